@@ -3,5 +3,8 @@
 
 pub mod ids;
 pub mod secret;
+pub mod audit;
 pub mod config;
 pub mod crypto;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,248 @@
+//! The append-only, tamper-evident audit trail.
+//!
+//! Each tenant's records form a hash chain: record `n` stores the SHA-256 of record
+//! `n - 1`, and its own hash covers its content and that link. The tenant's chain head
+//! (last sequence number and hash) is a separate item. An append is one transaction of two
+//! conditional Puts: the record (only if that sequence number is free) and the head (only
+//! if it still names the previous record). Two writers racing for the same position
+//! cannot both win, so the chain never forks; the loser re-reads the head and retries.
+//! Records are only ever put, never updated (the functions' IAM grants PutItem, not
+//! UpdateItem or DeleteItem). [`AuditTrail::verify`] walks the chain and reports the
+//! first broken link: an edited record, a deleted one, or a head that disagrees.
+//!
+//! Records hold who did what to which object; never message text, tokens or customer ids
+//! (customers appear as fingerprints).
+
+mod chain;
+
+pub use chain::{AuditEntry, AuditRecord, Break, BreakKind, GENESIS_HASH, Verification};
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use rand::Rng;
+
+use crate::ids::TenantId;
+
+/// Why an audit operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("DynamoDB {operation} failed on the audit table: {reason}")]
+    Dynamo {
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("audit append for the tenant lost {attempts} races in a row")]
+    Contended { attempts: u32 },
+    #[error("stored audit record is unreadable: {0}")]
+    Decode(String),
+}
+
+/// The audit table. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditTrail {
+    db: Client,
+    table: String,
+    max_attempts: u32,
+}
+
+fn pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}")
+}
+
+const HEAD_SK: &str = "HEAD";
+
+fn record_sk(seq: u64) -> String {
+    format!("SEQ#{seq:020}")
+}
+
+fn dynamo<E: std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+    e: aws_sdk_dynamodb::error::SdkError<E>,
+) -> AuditError {
+    AuditError::Dynamo {
+        operation,
+        reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl AuditTrail {
+    pub fn new(db: Client, table: impl Into<String>) -> Self {
+        Self {
+            db,
+            table: table.into(),
+            max_attempts: 200,
+        }
+    }
+
+    /// Append an entry to the tenant's chain; returns the stored record.
+    pub async fn append(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> Result<AuditRecord, AuditError> {
+        for attempt in 0..self.max_attempts {
+            let (prev_seq, prev_hash) = self.head(tenant).await?;
+            let record = AuditRecord::link(tenant.clone(), prev_seq + 1, prev_hash, &entry);
+            if self.try_put(&record, prev_seq).await? {
+                return Ok(record);
+            }
+            // Lost the race for this position: back off a little (jittered, growing) so
+            // the writers spread out, then retry on the new head.
+            let cap = 2u64.saturating_pow(attempt.min(6)).min(50);
+            let wait = rand::thread_rng().gen_range(0..=cap);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        Err(AuditError::Contended {
+            attempts: self.max_attempts,
+        })
+    }
+
+    /// The tenant's chain head: (last sequence number, its hash), or (0, genesis).
+    pub async fn head(&self, tenant: &TenantId) -> Result<(u64, String), AuditError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(tenant)))
+            .key("sk", s(HEAD_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo("GetItem", e))?;
+        match out.item {
+            None => Ok((0, GENESIS_HASH.to_owned())),
+            Some(item) => {
+                let seq = num(&item, "seq")?;
+                let hash = text(&item, "hash")?;
+                Ok((seq, hash))
+            }
+        }
+    }
+
+    async fn try_put(&self, record: &AuditRecord, prev_seq: u64) -> Result<bool, AuditError> {
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(pk(&record.tenant))),
+            ("sk".to_owned(), s(record_sk(record.seq))),
+            ("seq".to_owned(), n(record.seq)),
+            ("at".to_owned(), AttributeValue::N(record.at.to_string())),
+            ("actor".to_owned(), s(&record.actor)),
+            ("action".to_owned(), s(&record.action)),
+            ("details".to_owned(), s(&record.details)),
+            ("prev_hash".to_owned(), s(&record.prev_hash)),
+            ("hash".to_owned(), s(&record.hash)),
+        ]);
+        if let Some(target) = &record.target {
+            item.insert("target".to_owned(), s(target));
+        }
+        let record_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table and item are set");
+        let head_put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(pk(&record.tenant)))
+            .item("sk", s(HEAD_SK))
+            .item("seq", n(record.seq))
+            .item("hash", s(&record.hash))
+            .condition_expression(if prev_seq == 0 {
+                "attribute_not_exists(pk)"
+            } else {
+                "seq = :prev"
+            })
+            .set_expression_attribute_values(
+                (prev_seq != 0).then(|| HashMap::from([(":prev".to_owned(), n(prev_seq))])),
+            )
+            .build()
+            .expect("table and item are set");
+        let result = self
+            .db
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(record_put).build())
+            .transact_items(TransactWriteItem::builder().put(head_put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo("TransactWriteItems", e)),
+        }
+    }
+
+    /// Every record of the tenant, in chain order.
+    pub async fn records(&self, tenant: &TenantId) -> Result<Vec<AuditRecord>, AuditError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :seq)")
+                .expression_attribute_values(":pk", s(pk(tenant)))
+                .expression_attribute_values(":seq", s("SEQ#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                records.push(AuditRecord {
+                    tenant: tenant.clone(),
+                    seq: num(&item, "seq")?,
+                    at: num(&item, "at")? as i64,
+                    actor: text(&item, "actor")?,
+                    action: text(&item, "action")?,
+                    target: item.get("target").and_then(|v| v.as_s().ok()).cloned(),
+                    details: text(&item, "details")?,
+                    prev_hash: text(&item, "prev_hash")?,
+                    hash: text(&item, "hash")?,
+                });
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(records)
+    }
+
+    /// Walk the tenant's chain and report the first broken link, if any.
+    pub async fn verify(&self, tenant: &TenantId) -> Result<Verification, AuditError> {
+        let records = self.records(tenant).await?;
+        let head = self.head(tenant).await?;
+        Ok(chain::verify(&records, head))
+    }
+}
+
+fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, AuditError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| AuditError::Decode(format!("{name} is missing or not a number")))
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, AuditError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| AuditError::Decode(format!("{name} is missing")))
+}

@@ -1,0 +1,254 @@
+//! Tenants, connected accounts and webhook routing items.
+//!
+//! An account and its routing item change together (TransactWriteItems), so a webhook is
+//! never routed to an account that does not exist and an account is never stored without
+//! its route. Accounts with an expiring token are listed in a sparse, sharded index by
+//! expiry, so token refresh reads only what is due instead of scanning.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{self, Key};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
+use crate::ids::{AccountId, TenantId};
+
+/// A tenant: a business, or an agency serving many brands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// Which Meta product a connected account speaks through. It is also the webhook
+/// `object` its events arrive under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An Instagram professional account (webhook object `instagram`).
+    Instagram,
+    /// A Facebook Page, for Messenger (webhook object `page`).
+    Page,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Instagram => "instagram",
+            Self::Page => "page",
+        }
+    }
+}
+
+/// How the account was connected, which decides how its token is refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginKind {
+    InstagramLogin,
+    FacebookLogin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Connected,
+    /// The token was rejected (Meta error 190) or expired: a person must reconnect.
+    NeedsReconnect,
+    /// The Meta user removed the app (deauthorize) or asked for deletion.
+    Disconnected,
+}
+
+/// A connected Instagram professional account or Facebook Page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub channel: Channel,
+    pub login: LoginKind,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    /// The Meta user who connected it (deauthorize and deletion callbacks name them).
+    pub meta_user_id: Option<String>,
+    /// For a Page with a linked Instagram business account, that account's id.
+    pub linked_instagram_id: Option<AccountId>,
+    pub status: AccountStatus,
+    /// The access token under envelope encryption (`crypto::SealedRecord` JSON).
+    pub token_sealed: Option<String>,
+    /// When the token was issued (Meta refreshes only tokens at least 24 h old).
+    pub token_issued_at: Option<i64>,
+    /// When the token expires; None for tokens that do not expire (page tokens).
+    pub token_expires_at: Option<i64>,
+    pub connected_at: i64,
+    pub updated_at: i64,
+}
+
+/// Webhook routing: a platform account id -> the tenant and account that own it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub channel: Channel,
+    pub account_id: AccountId,
+    pub tenant_id: TenantId,
+}
+
+fn account_index(account: &Account) -> IndexKeys {
+    let tenant = &account.tenant_id;
+    let id = account.account_id.as_str();
+    IndexKeys {
+        gsi1: account.meta_user_id.as_ref().map(|user| {
+            (
+                keys::meta_user_accounts(user),
+                format!("T#{tenant}#A#{id}"),
+            )
+        }),
+        // Sparse: only connected accounts whose token expires are refreshed.
+        gsi2: account
+            .token_expires_at
+            .filter(|_| account.status == AccountStatus::Connected)
+            .map(|expires| {
+                (
+                    keys::tokens_expiring(keys::shard_of(tenant, id)),
+                    format!("{}#{tenant}#{id}", keys::time_sk(expires)),
+                )
+            }),
+        ttl: None,
+    }
+}
+
+impl Store {
+    pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.put(&keys::tenant(&tenant.tenant_id), &IndexKeys::default(), tenant)
+            .await
+    }
+
+    pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.get(&keys::tenant(tenant)).await
+    }
+
+    /// Store an account and its webhook route in one transaction.
+    pub async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let route = Route {
+            channel: account.channel,
+            account_id: account.account_id.clone(),
+            tenant_id: account.tenant_id.clone(),
+        };
+        let account_item = Self::item(
+            &keys::account(&account.tenant_id, &account.account_id),
+            &account_index(account),
+            account,
+        )?;
+        let route_item = Self::item(
+            &keys::route(account.channel.as_str(), &account.account_id),
+            &IndexKeys::default(),
+            &route,
+        )?;
+        let put = |item| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(item))
+                        .build()
+                        .expect("table name and item are set"),
+                )
+                .build()
+        };
+        self.client()
+            .transact_write_items()
+            .transact_items(put(account_item))
+            .transact_items(put(route_item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// Update an account the tenant owns (its route is unchanged).
+    pub async fn update_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.put(
+            &keys::account(&account.tenant_id, &account.account_id),
+            &account_index(account),
+            account,
+        )
+        .await
+    }
+
+    pub async fn get_account(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.get(&keys::account(tenant, account)).await
+    }
+
+    pub async fn list_accounts(
+        &self,
+        tenant: &TenantId,
+        listing: &Listing,
+    ) -> Result<Page<Account>, StoreError> {
+        self.query(
+            None,
+            &keys::tenant_pk(tenant),
+            &SortRange::Prefix(keys::ACCOUNT_PREFIX.into()),
+            listing,
+        )
+        .await
+    }
+
+    /// Who owns a platform account id that a verified webhook named.
+    pub async fn resolve_route(
+        &self,
+        channel: Channel,
+        account: &AccountId,
+    ) -> Result<Option<Route>, StoreError> {
+        self.get(&keys::route(channel.as_str(), account)).await
+    }
+
+    /// Connected accounts whose token expires before `before` (epoch seconds), across
+    /// tenants, from the sparse expiry index (every shard, each page followed).
+    pub async fn accounts_expiring_before(&self, before: i64) -> Result<Vec<Account>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..keys::SHARDS {
+            let mut listing = Listing {
+                limit: 100,
+                ..Listing::default()
+            };
+            loop {
+                let page: Page<Account> = self
+                    .query(
+                        Some(Index::Gsi2),
+                        &keys::tokens_expiring(shard),
+                        &SortRange::Before(keys::time_sk(before)),
+                        &listing,
+                    )
+                    .await?;
+                found.extend(page.items);
+                match page.next {
+                    Some(next) => listing.cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Accounts a Meta user connected, in any tenant (deauthorize and data deletion).
+    pub async fn accounts_of_meta_user(&self, meta_user_id: &str) -> Result<Vec<Account>, StoreError> {
+        let page: Page<Account> = self
+            .query(
+                Some(Index::Gsi1),
+                &keys::meta_user_accounts(meta_user_id),
+                &SortRange::All,
+                &Listing {
+                    limit: 1000,
+                    ..Listing::default()
+                },
+            )
+            .await?;
+        Ok(page.items)
+    }
+
+    /// Route key for tests and tools that must remove routing (e.g. data deletion).
+    pub fn route_key(channel: Channel, account: &AccountId) -> Key {
+        keys::route(channel.as_str(), account)
+    }
+}

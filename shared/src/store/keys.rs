@@ -1,0 +1,234 @@
+//! The single-table key design: every key Relay writes to the main table is built here.
+//!
+//! Tenant data always lives under a partition key that begins with `T#<tenant>`, and the
+//! only way to build such a key is from a [`TenantId`], so no query can cross tenants by
+//! construction. The few global lookups (webhook routing, API key by hash, OAuth state,
+//! deletion requests) are keyed by a value that an authenticated or verified context
+//! already holds, and they point at a tenant rather than holding tenant data.
+//! infra/data-model.md documents the whole table; keep the two in step.
+
+use crate::ids::{AccountId, CommentId, CustomerId, MediaId, PostId, TenantId};
+
+/// A primary key in the main table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Self { pk, sk: sk.into() }
+    }
+}
+
+/// Number of shards for the sparse cross-tenant indexes (token expiry, posts due), so
+/// that no single index partition takes every write.
+pub const SHARDS: u32 = 4;
+
+/// Timestamps in sort keys are zero-padded milliseconds so that string order is time order.
+pub fn time_sk(millis: i64) -> String {
+    format!("{:015}", millis.max(0))
+}
+
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}")
+}
+
+fn account_pk(tenant: &TenantId, account: &AccountId) -> String {
+    format!("T#{tenant}#A#{account}")
+}
+
+pub fn tenant(tenant: &TenantId) -> Key {
+    Key::new(tenant_pk(tenant), "TENANT")
+}
+
+pub fn account(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(tenant_pk(tenant), format!("ACCOUNT#{account}"))
+}
+
+pub const ACCOUNT_PREFIX: &str = "ACCOUNT#";
+
+/// Webhook routing: the platform account id from a verified webhook -> tenant + account.
+pub fn route(channel: &str, platform_account: &AccountId) -> Key {
+    Key::new(format!("ROUTE#{channel}#{platform_account}"), "ROUTE")
+}
+
+/// Dedupe marker for an event id, per tenant (expires with TTL).
+pub fn dedupe(tenant: &TenantId, event_key: &str) -> Key {
+    Key::new(format!("T#{tenant}#DEDUPE#{event_key}"), "DEDUPE")
+}
+
+/// A claim: a one-time right to do something (send a reply, publish a post).
+pub fn claim(tenant: &TenantId, what: &str) -> Key {
+    Key::new(format!("T#{tenant}#CLAIM#{what}"), "CLAIM")
+}
+
+pub fn contact(tenant: &TenantId, account: &AccountId, customer: &CustomerId) -> Key {
+    Key::new(
+        account_pk(tenant, account),
+        format!("CONTACT#{}", customer.as_str()),
+    )
+}
+
+pub fn conversation(tenant: &TenantId, account: &AccountId, customer: &CustomerId) -> Key {
+    Key::new(
+        account_pk(tenant, account),
+        format!("CONV#{}", customer.as_str()),
+    )
+}
+
+/// GSI1 partition listing an account's conversations by last activity.
+pub fn conversations_by_activity(tenant: &TenantId, account: &AccountId) -> String {
+    format!("{}#CONVS", account_pk(tenant, account))
+}
+
+pub fn conversation_messages_pk(
+    tenant: &TenantId,
+    account: &AccountId,
+    customer: &CustomerId,
+) -> String {
+    format!("{}#C#{}", account_pk(tenant, account), customer.as_str())
+}
+
+/// A message in its conversation, ordered by event time then mid.
+pub fn message(
+    tenant: &TenantId,
+    account: &AccountId,
+    customer: &CustomerId,
+    event_millis: i64,
+    mid: &str,
+) -> Key {
+    Key::new(
+        conversation_messages_pk(tenant, account, customer),
+        format!("MSG#{}#{mid}", time_sk(event_millis)),
+    )
+}
+
+/// Points from a mid to its message key, so reactions, reads and edits find it.
+pub fn message_pointer(tenant: &TenantId, mid: &str) -> Key {
+    Key::new(format!("T#{tenant}#MID#{mid}"), "MID")
+}
+
+pub fn comment(tenant: &TenantId, account: &AccountId, comment: &CommentId) -> Key {
+    Key::new(account_pk(tenant, account), format!("COMMENT#{comment}"))
+}
+
+/// GSI1 partition: an account's comments with one status, newest first by time.
+pub fn comments_by_status(tenant: &TenantId, account: &AccountId, status: &str) -> String {
+    format!("{}#COMMENTS#{status}", account_pk(tenant, account))
+}
+
+/// GSI2 partition: an account's comments on one media.
+pub fn comments_by_media(tenant: &TenantId, account: &AccountId, media: &MediaId) -> String {
+    format!("{}#MEDIA#{media}", account_pk(tenant, account))
+}
+
+pub fn post(tenant: &TenantId, post: &PostId) -> Key {
+    Key::new(tenant_pk(tenant), format!("POST#{post}"))
+}
+
+/// GSI1 partition: a tenant's posts by scheduled time (the content calendar).
+pub fn posts_calendar(tenant: &TenantId) -> String {
+    format!("{}#POSTS", tenant_pk(tenant))
+}
+
+/// GSI2 partition (sparse): posts coming due across tenants, one of [`SHARDS`].
+pub fn posts_due(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+/// GSI2 partition (sparse): accounts by token expiry across tenants, one of [`SHARDS`].
+pub fn tokens_expiring(shard: u32) -> String {
+    format!("TOKEXP#{shard}")
+}
+
+/// Stable shard for an item, from its tenant and id.
+pub fn shard_of(tenant: &TenantId, id: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{tenant}/{id}").as_bytes());
+    u32::from(digest[0]) % SHARDS
+}
+
+pub fn insight(tenant: &TenantId, account: &AccountId, scope: &str) -> Key {
+    Key::new(account_pk(tenant, account), format!("INSIGHT#{scope}"))
+}
+
+pub fn profile(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(account_pk(tenant, account), "PROFILE")
+}
+
+pub fn knowledge(tenant: &TenantId, entry_id: &str) -> Key {
+    Key::new(tenant_pk(tenant), format!("KNOW#{entry_id}"))
+}
+
+pub const KNOWLEDGE_PREFIX: &str = "KNOW#";
+
+/// API keys are looked up by the SHA-256 of the key; the key itself is never stored.
+pub fn api_key(key_hash_hex: &str) -> Key {
+    Key::new(format!("APIKEY#{key_hash_hex}"), "APIKEY")
+}
+
+/// OAuth state nonce: single use, expires with TTL.
+pub fn oauth_state(nonce: &str) -> Key {
+    Key::new(format!("OAUTHSTATE#{nonce}"), "STATE")
+}
+
+/// A data-deletion request, by its confirmation code (the status page looks it up).
+pub fn deletion_request(code: &str) -> Key {
+    Key::new(format!("DELETION#{code}"), "DELETION")
+}
+
+/// Accounts connected by one Meta user (for deauthorize and data deletion).
+pub fn meta_user_accounts(meta_user_id: &str) -> String {
+    format!("METAUSER#{meta_user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tenant_keys_begin_with_the_tenant() {
+        let a = AccountId::parse("17841").unwrap();
+        let c = CustomerId::parse("99").unwrap();
+        for key in [
+            tenant(&t("acme")),
+            account(&t("acme"), &a),
+            contact(&t("acme"), &a, &c),
+            conversation(&t("acme"), &a, &c),
+            message(&t("acme"), &a, &c, 5, "m1"),
+            dedupe(&t("acme"), "m1"),
+            claim(&t("acme"), "reply:m1"),
+        ] {
+            assert!(key.pk.starts_with("T#acme#") || key.pk == "T#acme", "{key:?}");
+        }
+    }
+
+    #[test]
+    fn tenant_prefix_cannot_be_a_prefix_of_another_tenant() {
+        // "T#acme#..." must never match a query for tenant "acm": the separator follows
+        // the tenant id, and ids cannot contain '#'.
+        assert!(!account(&t("acme"), &AccountId::parse("1").unwrap())
+            .pk
+            .starts_with("T#acm#"));
+    }
+
+    #[test]
+    fn time_sort_keys_sort_as_time() {
+        assert!(time_sk(999) < time_sk(1_000));
+        assert!(time_sk(1_700_000_000_000) < time_sk(1_800_000_000_000));
+        assert_eq!(time_sk(-5), time_sk(0));
+    }
+
+    #[test]
+    fn shards_are_stable_and_bounded() {
+        let s = shard_of(&t("acme"), "42");
+        assert_eq!(s, shard_of(&t("acme"), "42"));
+        assert!(s < SHARDS);
+    }
+}
