@@ -2,9 +2,12 @@
 //! need from the outside world, and the adapters for AWS, Meta and the LLM.
 
 pub mod ids;
+pub mod inbox;
+pub mod jobs;
 pub mod secret;
 pub mod audit;
 pub mod config;
 pub mod crypto;
+pub mod events;
 pub mod store;
 pub mod telemetry;

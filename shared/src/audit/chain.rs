@@ -47,6 +47,9 @@ impl AuditEntry {
 pub struct AuditRecord {
     pub tenant: TenantId,
     pub seq: u64,
+    /// Unique per append, so a writer whose put had an unknown outcome can tell whether
+    /// the record at its position is its own.
+    pub entry_id: String,
     /// Milliseconds since the epoch.
     pub at: i64,
     pub actor: String,
@@ -65,6 +68,7 @@ impl AuditRecord {
         let mut record = Self {
             tenant,
             seq,
+            entry_id: uuid::Uuid::new_v4().to_string(),
             at,
             actor: entry.actor.clone(),
             action: entry.action.clone(),
@@ -83,9 +87,10 @@ impl AuditRecord {
         let mut h = Sha256::new();
         let seq = self.seq.to_string();
         let at = self.at.to_string();
-        let fields: [&str; 8] = [
+        let fields: [&str; 9] = [
             self.tenant.as_str(),
             &seq,
+            &self.entry_id,
             &at,
             &self.actor,
             &self.action,
@@ -191,10 +196,21 @@ pub fn verify(records: &[AuditRecord], head: (u64, String)) -> Verification {
         expected_prev = record.hash.clone();
     }
     if first_break.is_none() {
+        // The head is written right after each record and only moves forward. It may lag
+        // the tail (a writer stopped between its two puts), but it can never be ahead of
+        // it, and the record it names must carry its hash.
         let last_seq = records.len() as u64;
-        if head_seq != last_seq || (last_seq > 0 && head_hash != expected_prev) {
+        let named = (head_seq > 0)
+            .then(|| records.get(head_seq as usize - 1))
+            .flatten();
+        if head_seq > last_seq {
             first_break = Some(Break {
-                seq: last_seq.min(head_seq) + 1,
+                seq: last_seq + 1,
+                kind: BreakKind::HeadMismatch,
+            });
+        } else if head_seq > 0 && named.is_none_or(|r| r.hash != head_hash) {
+            first_break = Some(Break {
+                seq: head_seq,
                 kind: BreakKind::HeadMismatch,
             });
         }
@@ -297,6 +313,21 @@ mod tests {
             verify(&c, h).first_break,
             Some(Break {
                 seq: 5,
+                kind: BreakKind::HeadMismatch
+            })
+        );
+    }
+
+    #[test]
+    fn a_lagging_head_is_accepted_but_a_wrong_one_is_not() {
+        let c = chain(5);
+        let lagging = (c[3].seq, c[3].hash.clone());
+        assert!(verify(&c, lagging).is_intact());
+        let wrong = (4, c[4].hash.clone());
+        assert_eq!(
+            verify(&c, wrong).first_break,
+            Some(Break {
+                seq: 4,
                 kind: BreakKind::HeadMismatch
             })
         );

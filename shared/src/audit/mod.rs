@@ -1,14 +1,15 @@
 //! The append-only, tamper-evident audit trail.
 //!
 //! Each tenant's records form a hash chain: record `n` stores the SHA-256 of record
-//! `n - 1`, and its own hash covers its content and that link. The tenant's chain head
-//! (last sequence number and hash) is a separate item. An append is one transaction of two
-//! conditional Puts: the record (only if that sequence number is free) and the head (only
-//! if it still names the previous record). Two writers racing for the same position
-//! cannot both win, so the chain never forks; the loser re-reads the head and retries.
-//! Records are only ever put, never updated (the functions' IAM grants PutItem, not
-//! UpdateItem or DeleteItem). [`AuditTrail::verify`] walks the chain and reports the
-//! first broken link: an edited record, a deleted one, or a head that disagrees.
+//! `n - 1`, and its own hash covers its content and that link. An append reads the
+//! chain's tail and puts record `n + 1` only if that position is still free
+//! (`attribute_not_exists`): two writers racing for the same position cannot both win, so
+//! the chain never forks; the loser re-reads the tail and retries. After its record, the
+//! writer moves the tenant's head item (last sequence number and hash) forward; the head
+//! only ever moves forward, and lets the verifier notice a deleted tail. Records are only
+//! ever put, never updated (the functions' IAM grants PutItem, not UpdateItem or
+//! DeleteItem). [`AuditTrail::verify`] walks the chain and reports the first broken link:
+//! an edited record, a deleted one, or a head that disagrees with the records.
 //!
 //! Records hold who did what to which object; never message text, tokens or customer ids
 //! (customers appear as fingerprints).
@@ -18,10 +19,11 @@ mod chain;
 pub use chain::{AuditEntry, AuditRecord, Break, BreakKind, GENESIS_HASH, Verification};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use crate::ids::TenantId;
@@ -46,6 +48,7 @@ pub struct AuditTrail {
     db: Client,
     table: String,
     max_attempts: u32,
+    local_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn pk(tenant: &TenantId) -> String {
@@ -82,6 +85,7 @@ impl AuditTrail {
             db,
             table: table.into(),
             max_attempts: 200,
+            local_turn: Arc::default(),
         }
     }
 
@@ -91,14 +95,40 @@ impl AuditTrail {
         tenant: &TenantId,
         entry: AuditEntry,
     ) -> Result<AuditRecord, AuditError> {
+        // Appends from one process take turns: racing them against each other would only
+        // waste conditional writes. Other processes are kept out by the condition.
+        let _turn = self.local_turn.lock().await;
         for attempt in 0..self.max_attempts {
-            let (prev_seq, prev_hash) = self.head(tenant).await?;
-            let record = AuditRecord::link(tenant.clone(), prev_seq + 1, prev_hash, &entry);
-            if self.try_put(&record, prev_seq).await? {
-                return Ok(record);
+            // The head is the tail unless a writer stopped between its two puts, so try it
+            // first (one GetItem); after a lost race, read the real tail.
+            let (tail_seq, tail_hash) = if attempt == 0 {
+                self.head(tenant).await?
+            } else {
+                self.tail(tenant).await?
+            };
+            let record = AuditRecord::link(tenant.clone(), tail_seq + 1, tail_hash, &entry);
+            match self.put_record(&record).await {
+                Ok(true) => {
+                    self.advance_head(&record).await?;
+                    return Ok(record);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // Unknown outcome: the record may have been stored. It is ours only if
+                    // its entry id is; otherwise the position went to another writer.
+                    match self.record_at(tenant, record.seq).await? {
+                        Some(stored) if stored.entry_id == record.entry_id => {
+                            self.advance_head(&record).await?;
+                            return Ok(record);
+                        }
+                        Some(_) => {}
+                        None if attempt + 1 < self.max_attempts => {}
+                        None => return Err(e),
+                    }
+                }
             }
             // Lost the race for this position: back off a little (jittered, growing) so
-            // the writers spread out, then retry on the new head.
+            // the writers spread out, then retry on the new tail.
             let cap = 2u64.saturating_pow(attempt.min(6)).min(50);
             let wait = rand::thread_rng().gen_range(0..=cap);
             tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -108,7 +138,47 @@ impl AuditTrail {
         })
     }
 
-    /// The tenant's chain head: (last sequence number, its hash), or (0, genesis).
+    /// The last record's (sequence number, hash), or (0, genesis) for an empty chain.
+    async fn tail(&self, tenant: &TenantId) -> Result<(u64, String), AuditError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :seq)")
+            .expression_attribute_values(":pk", s(pk(tenant)))
+            .expression_attribute_values(":seq", s("SEQ#"))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo("Query", e))?;
+        match out.items.unwrap_or_default().into_iter().next() {
+            None => Ok((0, GENESIS_HASH.to_owned())),
+            Some(item) => Ok((num(&item, "seq")?, text(&item, "hash")?)),
+        }
+    }
+
+    async fn record_at(
+        &self,
+        tenant: &TenantId,
+        seq: u64,
+    ) -> Result<Option<AuditRecord>, AuditError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(tenant)))
+            .key("sk", s(record_sk(seq)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo("GetItem", e))?;
+        out.item.map(|item| decode(tenant, &item)).transpose()
+    }
+
+    /// The tenant's chain head: (sequence number, hash) of the last record the head was
+    /// moved to, or (0, genesis).
     pub async fn head(&self, tenant: &TenantId) -> Result<(u64, String), AuditError> {
         let out = self
             .db
@@ -122,19 +192,17 @@ impl AuditTrail {
             .map_err(|e| dynamo("GetItem", e))?;
         match out.item {
             None => Ok((0, GENESIS_HASH.to_owned())),
-            Some(item) => {
-                let seq = num(&item, "seq")?;
-                let hash = text(&item, "hash")?;
-                Ok((seq, hash))
-            }
+            Some(item) => Ok((num(&item, "seq")?, text(&item, "hash")?)),
         }
     }
 
-    async fn try_put(&self, record: &AuditRecord, prev_seq: u64) -> Result<bool, AuditError> {
+    /// Put a record at its position if the position is free. Ok(false): taken.
+    async fn put_record(&self, record: &AuditRecord) -> Result<bool, AuditError> {
         let mut item = HashMap::from([
             ("pk".to_owned(), s(pk(&record.tenant))),
             ("sk".to_owned(), s(record_sk(record.seq))),
             ("seq".to_owned(), n(record.seq)),
+            ("entry_id".to_owned(), s(&record.entry_id)),
             ("at".to_owned(), AttributeValue::N(record.at.to_string())),
             ("actor".to_owned(), s(&record.actor)),
             ("action".to_owned(), s(&record.action)),
@@ -145,45 +213,49 @@ impl AuditTrail {
         if let Some(target) = &record.target {
             item.insert("target".to_owned(), s(target));
         }
-        let record_put = Put::builder()
+        let result = self
+            .db
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("table and item are set");
-        let head_put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(pk(&record.tenant)))
-            .item("sk", s(HEAD_SK))
-            .item("seq", n(record.seq))
-            .item("hash", s(&record.hash))
-            .condition_expression(if prev_seq == 0 {
-                "attribute_not_exists(pk)"
-            } else {
-                "seq = :prev"
-            })
-            .set_expression_attribute_values(
-                (prev_seq != 0).then(|| HashMap::from([(":prev".to_owned(), n(prev_seq))])),
-            )
-            .build()
-            .expect("table and item are set");
-        let result = self
-            .db
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(record_put).build())
-            .transact_items(TransactWriteItem::builder().put(head_put).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
             Err(e)
-                if e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
                 Ok(false)
             }
-            Err(e) => Err(dynamo("TransactWriteItems", e)),
+            Err(e) => Err(dynamo("PutItem", e)),
+        }
+    }
+
+    /// Move the head to `record` unless it is already at or past it.
+    async fn advance_head(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let result = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk(&record.tenant)))
+            .item("sk", s(HEAD_SK))
+            .item("seq", n(record.seq))
+            .item("hash", s(&record.hash))
+            .condition_expression("attribute_not_exists(pk) OR seq < :seq")
+            .expression_attribute_values(":seq", n(record.seq))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(dynamo("PutItem", e)),
         }
     }
 
@@ -205,17 +277,7 @@ impl AuditTrail {
                 .await
                 .map_err(|e| dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                records.push(AuditRecord {
-                    tenant: tenant.clone(),
-                    seq: num(&item, "seq")?,
-                    at: num(&item, "at")? as i64,
-                    actor: text(&item, "actor")?,
-                    action: text(&item, "action")?,
-                    target: item.get("target").and_then(|v| v.as_s().ok()).cloned(),
-                    details: text(&item, "details")?,
-                    prev_hash: text(&item, "prev_hash")?,
-                    hash: text(&item, "hash")?,
-                });
+                records.push(decode(tenant, &item)?);
             }
             match out.last_evaluated_key {
                 Some(k) => start = Some(k),
@@ -231,6 +293,24 @@ impl AuditTrail {
         let head = self.head(tenant).await?;
         Ok(chain::verify(&records, head))
     }
+}
+
+fn decode(
+    tenant: &TenantId,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<AuditRecord, AuditError> {
+    Ok(AuditRecord {
+        tenant: tenant.clone(),
+        seq: num(item, "seq")?,
+        entry_id: text(item, "entry_id")?,
+        at: num(item, "at")? as i64,
+        actor: text(item, "actor")?,
+        action: text(item, "action")?,
+        target: item.get("target").and_then(|v| v.as_s().ok()).cloned(),
+        details: text(item, "details")?,
+        prev_hash: text(item, "prev_hash")?,
+        hash: text(item, "hash")?,
+    })
 }
 
 fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, AuditError> {

@@ -105,9 +105,18 @@ pub fn message(
     )
 }
 
-/// Points from a mid to its message key, so reactions, reads and edits find it.
-pub fn message_pointer(tenant: &TenantId, mid: &str) -> Key {
-    Key::new(format!("T#{tenant}#MID#{mid}"), "MID")
+/// Points from a mid to its message key, so reactions, reads and edits find it. Its
+/// conditional creation is also the message's dedupe marker.
+pub fn message_pointer(tenant: &TenantId, account: &AccountId, mid: &str) -> Key {
+    Key::new(format!("{}#MID#{mid}", account_pk(tenant, account)), "MID")
+}
+
+/// An event kept without a model of its own, under its account.
+pub fn raw_event(tenant: &TenantId, account: &AccountId, millis: i64, dedupe_key: &str) -> Key {
+    Key::new(
+        format!("{}#EVENTS", account_pk(tenant, account)),
+        format!("EVENT#{}#{dedupe_key}", time_sk(millis)),
+    )
 }
 
 pub fn comment(tenant: &TenantId, account: &AccountId, comment: &CommentId) -> Key {

@@ -1,0 +1,63 @@
+//! Jobs one function leaves for another on SQS: the message formats and the sender.
+//!
+//! Jobs carry ids only; the consumer reads the current state from the store, so a job
+//! that arrives late or twice acts on the truth, not on a stale copy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, CommentId, CustomerId, MessageId, TenantId};
+
+/// Consider an automated reply to a customer's message (queued with the account's
+/// debounce as delay; acts only if the message is still the latest inbound).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiReplyJob {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub customer_id: CustomerId,
+    pub mid: MessageId,
+    /// Event time of the message (ms).
+    pub timestamp_ms: i64,
+}
+
+/// Classify and moderate a new comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationJob {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub comment_id: CommentId,
+}
+
+/// Why a job could not be queued.
+#[derive(Debug, thiserror::Error)]
+#[error("SQS SendMessage failed: {0}")]
+pub struct JobError(String);
+
+/// Sends jobs to one queue. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct JobQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl JobQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    /// Queue a job, invisible to consumers for `delay_seconds` (SQS allows 0..=900).
+    pub async fn send<J: Serialize>(&self, job: &J, delay_seconds: u32) -> Result<(), JobError> {
+        let body = serde_json::to_string(job).map_err(|e| JobError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| JobError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,627 @@
+//! Persistence of the inbox: messages, conversations, contacts, comments, raw events.
+//!
+//! Every write here is idempotent, because Meta and SQS deliver at least once:
+//! - a message is stored together with its mid pointer in one transaction whose pointer
+//!   Put is conditional, so a redelivered message is detected and never stored twice;
+//! - conversation times only move forward (conditional "newer than" updates), so
+//!   out-of-order arrival cannot move `last_activity_at` or the 24-hour window back;
+//! - reactions, edits and reads carry their event time and only a newer one applies.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{self, Key};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
+use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
+use crate::inbox::{
+    Contact, Conversation, RawEvent, StoredComment, StoredMessage, StoredReaction,
+};
+
+/// Whether a write stored something new or met an earlier delivery of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    Duplicate,
+}
+
+/// A change applied to an existing message, or why it could not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// A newer change of the same kind was applied already.
+    Stale,
+    /// The message is not (yet) stored.
+    MessageUnknown,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Pointer {
+    pk: String,
+    sk: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e),
+        Some("ConditionalCheckFailedException")
+    )
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Store {
+    /// Store a message once. The message and its mid pointer go in one transaction (the
+    /// pointer's conditional Put is the dedupe), then the conversation and contact are
+    /// brought forward. The follow-up updates are idempotent and also run for a duplicate,
+    /// so a retry after a crash between the two steps completes the work.
+    pub async fn record_message(
+        &self,
+        message: &StoredMessage,
+        username: Option<&str>,
+    ) -> Result<Recorded, StoreError> {
+        let (t, a, c) = (&message.tenant_id, &message.account_id, &message.customer_id);
+        let msg_key = keys::message(t, a, c, message.timestamp_ms, message.mid.as_str());
+        let ptr_key = keys::message_pointer(t, a, message.mid.as_str());
+        let pointer = Self::item(
+            &ptr_key,
+            &IndexKeys::default(),
+            &Pointer {
+                pk: msg_key.pk.clone(),
+                sk: msg_key.sk.clone(),
+            },
+        )?;
+        let item = Self::item(&msg_key, &IndexKeys::default(), message)?;
+        let conv_key = keys::conversation(t, a, c);
+        let inbound = message.direction == crate::inbox::Direction::Inbound;
+        let counters = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&conv_key)))
+            .update_expression(
+                "ADD message_count :one, unread_count :unread \
+                 SET created_at = if_not_exists(created_at, :now), tenant_id = :t, \
+                 account_id = :a, customer_id = :c",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":unread", n(u8::from(inbound)))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":t", s(t.as_str()))
+            .expression_attribute_values(":a", s(a.as_str()))
+            .expression_attribute_values(":c", s(c.as_str()))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client()
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(self.table())
+                            .set_item(Some(pointer))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .expect("table and item are set"),
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(self.table())
+                            .set_item(Some(item))
+                            .build()
+                            .expect("table and item are set"),
+                    )
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().update(counters).build())
+            .send()
+            .await;
+        let recorded = match result {
+            Ok(_) => Recorded::New,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                // Only the pointer carries a condition, so a cancellation means the mid is
+                // known (or a concurrent writer holds it): a duplicate.
+                Recorded::Duplicate
+            }
+            Err(e) => return Err(StoreError::dynamo("TransactWriteItems", e)),
+        };
+        self.bring_conversation_forward(message).await?;
+        self.touch_contact(t, a, c, username, message.timestamp_ms)
+            .await?;
+        Ok(recorded)
+    }
+
+    /// Move the conversation's times forward to this message, never back.
+    async fn bring_conversation_forward(&self, m: &StoredMessage) -> Result<(), StoreError> {
+        let (t, a, c) = (&m.tenant_id, &m.account_id, &m.customer_id);
+        let key = keys::conversation(t, a, c);
+        let activity = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&key)))
+            .update_expression("SET last_activity_at = :t, gsi1pk = :gpk, gsi1sk = :gsk")
+            .condition_expression("attribute_not_exists(last_activity_at) OR last_activity_at < :t")
+            .expression_attribute_values(":t", n(m.timestamp_ms))
+            .expression_attribute_values(":gpk", s(keys::conversations_by_activity(t, a)))
+            .expression_attribute_values(
+                ":gsk",
+                s(format!("{}#{}", keys::time_sk(m.timestamp_ms), c.as_str())),
+            )
+            .send()
+            .await;
+        if let Err(e) = activity {
+            if !is_condition_failure(&e) {
+                return Err(StoreError::dynamo("UpdateItem", e));
+            }
+        }
+        if m.direction == crate::inbox::Direction::Inbound {
+            let inbound = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(Self::key_attrs(&key)))
+                .update_expression("SET last_inbound_at = :t, last_inbound_mid = :mid")
+                .condition_expression(
+                    "attribute_not_exists(last_inbound_at) OR last_inbound_at < :t",
+                )
+                .expression_attribute_values(":t", n(m.timestamp_ms))
+                .expression_attribute_values(":mid", s(m.mid.as_str()))
+                .send()
+                .await;
+            if let Err(e) = inbound {
+                if !is_condition_failure(&e) {
+                    return Err(StoreError::dynamo("UpdateItem", e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn touch_contact(
+        &self,
+        t: &TenantId,
+        a: &AccountId,
+        c: &CustomerId,
+        username: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut update = "SET tenant_id = :t, account_id = :a, customer_id = :c, \
+                          first_seen_at = if_not_exists(first_seen_at, :at), \
+                          last_seen_at = if_not_exists(last_seen_at, :at)"
+            .to_owned();
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::contact(t, a, c))))
+            .expression_attribute_values(":t", s(t.as_str()))
+            .expression_attribute_values(":a", s(a.as_str()))
+            .expression_attribute_values(":c", s(c.as_str()))
+            .expression_attribute_values(":at", n(at));
+        if let Some(name) = username {
+            update.push_str(", username = :u");
+            req = req.expression_attribute_values(":u", s(name));
+        }
+        req.update_expression(update)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// The stored message with this mid, if any.
+    pub async fn find_message(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+    ) -> Result<Option<(Key, StoredMessage)>, StoreError> {
+        let Some(pointer): Option<Pointer> = self
+            .get(&keys::message_pointer(tenant, account, mid))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key = Key {
+            pk: pointer.pk,
+            sk: pointer.sk,
+        };
+        // The pointer lives in the same tenant's partition space; check anyway so a
+        // corrupted pointer can never lead across tenants.
+        if !key.pk.starts_with(&format!("{}#", keys::tenant_pk(tenant))) {
+            return Ok(None);
+        }
+        Ok(self.get(&key).await?.map(|m| (key, m)))
+    }
+
+    /// Apply a react / unreact by `who` at `reaction.at`, unless a newer one was applied.
+    pub async fn apply_reaction(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        who: &str,
+        reaction: &StoredReaction,
+    ) -> Result<Applied, StoreError> {
+        let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
+            return Ok(Applied::MessageUnknown);
+        };
+        let value = serde_dynamo::to_attribute_value(reaction).map_err(|e| StoreError::Decode {
+            what: "reaction",
+            reason: e.to_string(),
+        })?;
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&key)))
+            .update_expression("SET reactions.#who = :r")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(reactions.#who) OR reactions.#who.#at < :at)",
+            )
+            .expression_attribute_names("#who", who)
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":r", value)
+            .expression_attribute_values(":at", n(reaction.at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Applied::Applied),
+            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Apply an edit, unless a later edit (higher `num_edit`) was applied already.
+    pub async fn apply_edit(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        text: Option<&str>,
+        num_edit: u32,
+    ) -> Result<Applied, StoreError> {
+        let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
+            return Ok(Applied::MessageUnknown);
+        };
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&key)))
+            .condition_expression("attribute_exists(pk) AND edit_count < :n AND deleted = :no")
+            .expression_attribute_values(":n", n(num_edit))
+            .expression_attribute_values(":no", AttributeValue::Bool(false));
+        req = match text {
+            Some(text) => req
+                .update_expression("SET edit_count = :n, #text = :text")
+                .expression_attribute_names("#text", "text")
+                .expression_attribute_values(":text", s(text)),
+            None => req.update_expression("SET edit_count = :n"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Applied::Applied),
+            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// The customer unsent a message: drop its content, keep the fact.
+    pub async fn apply_delete(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+    ) -> Result<Applied, StoreError> {
+        let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
+            return Ok(Applied::MessageUnknown);
+        };
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&key)))
+            .update_expression("SET deleted = :yes, attachments = :none REMOVE #text")
+            .expression_attribute_names("#text", "text")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(Applied::Applied)
+    }
+
+    /// The customer read up to `up_to_ms`; when the mid is known the message is marked too.
+    pub async fn apply_read(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+        mid: Option<&str>,
+        watermark_ms: Option<i64>,
+        read_at: i64,
+    ) -> Result<Applied, StoreError> {
+        let mut up_to = watermark_ms;
+        if let Some(mid) = mid {
+            match self.find_message(tenant, account, mid).await? {
+                None => return Ok(Applied::MessageUnknown),
+                Some((key, message)) => {
+                    up_to = Some(message.timestamp_ms);
+                    self.client()
+                        .update_item()
+                        .table_name(self.table())
+                        .set_key(Some(Self::key_attrs(&key)))
+                        .update_expression("SET read_at = if_not_exists(read_at, :at)")
+                        .expression_attribute_values(":at", n(read_at))
+                        .send()
+                        .await
+                        .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+                }
+            }
+        }
+        let Some(up_to) = up_to else {
+            return Ok(Applied::Stale);
+        };
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
+            .update_expression("SET customer_read_up_to = :t, unread_count = :zero")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(customer_read_up_to) OR customer_read_up_to < :t)",
+            )
+            .expression_attribute_values(":t", n(up_to))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Applied::Applied),
+            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Note that the follow-up jobs for a message were queued.
+    pub async fn mark_jobs_enqueued(&self, key: &Key) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(key)))
+            .update_expression("SET jobs_enqueued = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    pub async fn get_conversation(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.get(&keys::conversation(tenant, account, customer)).await
+    }
+
+    /// An account's conversations, most recently active first.
+    pub async fn list_conversations(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        listing: &Listing,
+    ) -> Result<Page<Conversation>, StoreError> {
+        self.query(
+            Some(Index::Gsi1),
+            &keys::conversations_by_activity(tenant, account),
+            &SortRange::All,
+            &Listing {
+                newest_first: true,
+                ..listing.clone()
+            },
+        )
+        .await
+    }
+
+    /// A conversation's messages in event-time order.
+    pub async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+        listing: &Listing,
+    ) -> Result<Page<StoredMessage>, StoreError> {
+        self.query(
+            None,
+            &keys::conversation_messages_pk(tenant, account, customer),
+            &SortRange::Prefix("MSG#".into()),
+            listing,
+        )
+        .await
+    }
+
+    pub async fn get_contact(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<Contact>, StoreError> {
+        self.get(&keys::contact(tenant, account, customer)).await
+    }
+
+    /// Pause automated replies for a conversation (human takeover or escalation).
+    /// Returns false when it was already paused.
+    pub async fn pause_conversation(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+        reason: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
+            .update_expression(
+                "SET paused = :yes, paused_reason = :r, paused_at = :at, tenant_id = :t, \
+                 account_id = :a, customer_id = :c, created_at = if_not_exists(created_at, :at)",
+            )
+            .condition_expression("attribute_not_exists(paused) OR paused = :no")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":r", s(reason))
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .expression_attribute_values(":a", s(account.as_str()))
+            .expression_attribute_values(":c", s(customer.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// A person resumes automated replies.
+    pub async fn resume_conversation(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
+            .update_expression("SET paused = :no REMOVE paused_reason, paused_at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Store a comment once (the comment id is the dedupe key).
+    pub async fn record_comment(&self, comment: &StoredComment) -> Result<Recorded, StoreError> {
+        let (t, a) = (&comment.tenant_id, &comment.account_id);
+        let order = format!(
+            "{}#{}",
+            keys::time_sk(comment.created_at),
+            comment.comment_id
+        );
+        let index = IndexKeys {
+            gsi1: Some((
+                keys::comments_by_status(t, a, comment.status.as_str()),
+                order.clone(),
+            )),
+            gsi2: comment
+                .media_id
+                .as_ref()
+                .map(|m| (keys::comments_by_media(t, a, m), order.clone())),
+            ttl: None,
+        };
+        match self
+            .put_new(&keys::comment(t, a, &comment.comment_id), &index, comment, "comment")
+            .await
+        {
+            Ok(()) => Ok(Recorded::New),
+            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_comment(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        comment: &CommentId,
+    ) -> Result<Option<StoredComment>, StoreError> {
+        self.get(&keys::comment(tenant, account, comment)).await
+    }
+
+    /// An account's comments with one status, newest first.
+    pub async fn list_comments_by_status(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        status: crate::inbox::CommentStatus,
+        listing: &Listing,
+    ) -> Result<Page<StoredComment>, StoreError> {
+        self.query(
+            Some(Index::Gsi1),
+            &keys::comments_by_status(tenant, account, status.as_str()),
+            &SortRange::All,
+            &Listing {
+                newest_first: true,
+                ..listing.clone()
+            },
+        )
+        .await
+    }
+
+    /// Keep an event without a model of its own, once.
+    pub async fn record_raw_event(
+        &self,
+        event: &RawEvent,
+        ttl_epoch_seconds: i64,
+    ) -> Result<Recorded, StoreError> {
+        let key = keys::raw_event(
+            &event.tenant_id,
+            &event.account_id,
+            event.timestamp_ms,
+            &event.dedupe_key,
+        );
+        let index = IndexKeys {
+            ttl: Some(ttl_epoch_seconds),
+            ..IndexKeys::default()
+        };
+        match self.put_new(&key, &index, event, "raw event").await {
+            Ok(()) => Ok(Recorded::New),
+            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An account's raw events in time order.
+    pub async fn list_raw_events(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        listing: &Listing,
+    ) -> Result<Page<RawEvent>, StoreError> {
+        let partition = keys::raw_event(tenant, account, 0, "").pk;
+        self.query(None, &partition, &SortRange::Prefix("EVENT#".into()), listing)
+            .await
+    }
+}
+
+/// Attribute map of a key, for callers composing their own requests.
+pub fn key_attributes(key: &Key) -> HashMap<String, AttributeValue> {
+    Store::key_attrs(key)
+}
