@@ -1,0 +1,106 @@
+//! The simulator's configuration: app credentials and the knobs tests turn.
+
+use serde::{Deserialize, Serialize};
+
+/// How a simulator instance behaves. Every field has a default, so tests write
+/// `SimConfig { webhook_url: Some(url), ..SimConfig::default() }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimConfig {
+    /// The Instagram app id (`client_id` of Instagram Login).
+    pub ig_app_id: String,
+    pub ig_app_secret: String,
+    /// The Facebook app id (`client_id` of Facebook Login).
+    pub fb_app_id: String,
+    pub fb_app_secret: String,
+    /// The app name shown on the OAuth dialogs and in `subscribed_apps`.
+    pub app_name: String,
+    /// Where webhooks are delivered (none: webhooks are built but not sent).
+    pub webhook_url: Option<String>,
+    /// The key of `X-Hub-Signature-256`. Empty means "the Instagram app secret";
+    /// [`crate::MetaSim::config`] reports the resolved value.
+    pub webhook_secret: String,
+    /// How many status polls a container answers `IN_PROGRESS` before `FINISHED`.
+    pub container_polls_until_finished: u32,
+    /// Publishes allowed per account in 24 hours.
+    pub publish_quota_total: u32,
+    /// Immediate retries of a webhook delivery not answered with 2xx.
+    pub webhook_retry_attempts: u32,
+    /// How long one webhook delivery may take before it counts as failed.
+    pub webhook_timeout_ms: u64,
+    /// Calls per rolling hour that make `X-App-Usage` report 100 %.
+    pub app_calls_per_hour: u32,
+    /// Calls per rolling hour on one account that make its business use case 100 %.
+    pub account_calls_per_hour: u32,
+    /// Answer calls with Meta's throttling errors once usage reaches 100 %.
+    pub enforce_usage_limits: bool,
+    /// Redirect URIs registered for the apps (empty: any `redirect_uri` is accepted).
+    pub allowed_redirect_uris: Vec<String>,
+    /// Deliver webhooks only for accounts subscribed to the event's field, as Meta does.
+    pub require_webhook_subscription: bool,
+    /// Send an echo webhook for every message sent through the Send API, as Meta does.
+    pub echo_sent_messages: bool,
+    /// The Graph version used in the URLs the simulator builds (`paging.next`).
+    pub graph_version: String,
+}
+
+pub const DEFAULT_IG_APP_ID: &str = "1000000000000001";
+pub const DEFAULT_IG_APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub const DEFAULT_FB_APP_ID: &str = "2000000000000002";
+pub const DEFAULT_FB_APP_SECRET: &str = "fedcba9876543210fedcba9876543210";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            ig_app_id: DEFAULT_IG_APP_ID.into(),
+            ig_app_secret: DEFAULT_IG_APP_SECRET.into(),
+            fb_app_id: DEFAULT_FB_APP_ID.into(),
+            fb_app_secret: DEFAULT_FB_APP_SECRET.into(),
+            app_name: "Relay".into(),
+            webhook_url: None,
+            webhook_secret: String::new(),
+            container_polls_until_finished: 2,
+            publish_quota_total: 100,
+            webhook_retry_attempts: 3,
+            webhook_timeout_ms: 5000,
+            app_calls_per_hour: 5000,
+            account_calls_per_hour: 5000,
+            enforce_usage_limits: true,
+            allowed_redirect_uris: Vec::new(),
+            require_webhook_subscription: false,
+            echo_sent_messages: false,
+            graph_version: "v26.0".into(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Fills derived defaults: an empty webhook secret becomes the Instagram app secret.
+    pub fn resolved(mut self) -> Self {
+        if self.webhook_secret.is_empty() {
+            self.webhook_secret = self.ig_app_secret.clone();
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_secret_defaults_to_the_instagram_app_secret() {
+        let c = SimConfig {
+            ig_app_secret: "s3cret".into(),
+            ..SimConfig::default()
+        }
+        .resolved();
+        assert_eq!(c.webhook_secret, "s3cret");
+        let explicit = SimConfig {
+            webhook_secret: "other".into(),
+            ..SimConfig::default()
+        }
+        .resolved();
+        assert_eq!(explicit.webhook_secret, "other");
+    }
+}

@@ -1,0 +1,205 @@
+//! Comment moderation: listing with cursor paging, replies, hide/unhide, delete, and
+//! turning comments off on a media. Only the owner of the media (through any token
+//! that may act on that account) can moderate its comments.
+
+use super::publishing::{page_size, visible_media, with_paging};
+use super::{Auth, Ctx, GraphResult, may_act_on_ig};
+use crate::graph_error::GraphError;
+use crate::state::SimState;
+use crate::state::accounts::Capability;
+use crate::state::clock::graph_timestamp_of;
+use crate::state::comments::{Comment, paginate};
+use serde_json::{Map, Value, json};
+
+fn comment_value(state: &SimState, c: &Comment, fields: &[String]) -> GraphResult {
+    let mut out = Map::new();
+    for f in fields {
+        let v = match f.as_str() {
+            "id" => json!(c.id),
+            "text" => json!(c.text),
+            "timestamp" => json!(graph_timestamp_of(c.created_at_ms)),
+            "from" => json!({"id": c.from_id, "username": c.from_username}),
+            "username" => json!(c.from_username),
+            "hidden" => json!(c.hidden),
+            "like_count" => json!(c.like_count),
+            "parent_id" => match &c.parent_id {
+                Some(p) => json!(p),
+                None => continue,
+            },
+            "media" => json!({
+                "id": c.media_id,
+                "media_product_type": state.media_item(&c.media_id).map(|m| m.media_product_type.clone()).unwrap_or_else(|| "FEED".into()),
+            }),
+            "replies" => {
+                let replies: Vec<Value> = state
+                    .comments
+                    .iter()
+                    .filter(|r| r.parent_id.as_deref() == Some(c.id.as_str()) && !r.deleted)
+                    .map(|r| json!({"id": r.id, "text": r.text, "timestamp": graph_timestamp_of(r.created_at_ms), "username": r.from_username}))
+                    .collect();
+                json!({"data": replies})
+            }
+            other => return Err(GraphError::nonexisting_field(other, "IGComment")),
+        };
+        out.insert(f.clone(), v);
+    }
+    Ok(Value::Object(out))
+}
+
+fn default_fields() -> Vec<String> {
+    vec!["timestamp".into(), "text".into(), "id".into()]
+}
+
+/// The comment `id`, if the token may moderate it.
+fn visible_comment(
+    state: &SimState,
+    ctx: &mut Ctx,
+    auth: &Auth,
+    id: &str,
+) -> Result<Comment, GraphError> {
+    auth.require(Capability::Comments)?;
+    let c = state
+        .comment(id)
+        .filter(|c| may_act_on_ig(state, &auth.token, &c.account_id))
+        .cloned()
+        .ok_or_else(|| GraphError::no_object(id, &ctx.method_name()))?;
+    ctx.on_account(state, &c.account_id, "instagram")?;
+    Ok(c)
+}
+
+fn listing(state: &SimState, ctx: &Ctx, items: Vec<Comment>, base: String) -> GraphResult {
+    let fields = ctx.params.fields().unwrap_or_else(default_fields);
+    let limit = page_size(ctx)?;
+    let after = ctx.params.str("after");
+    let page = paginate(&items, |c| c.id.as_str(), after.as_deref(), limit);
+    let mut data = Vec::new();
+    for c in &page.items {
+        data.push(comment_value(state, c, &fields)?);
+    }
+    Ok(with_paging(json!({"data": data}), &page, &base, ctx, limit))
+}
+
+/// `GET /<media_id>/comments`: top-level comments, newest first.
+pub fn list(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, media_id: &str) -> GraphResult {
+    auth.require(Capability::Comments)?;
+    visible_media(state, ctx, auth, media_id)?;
+    let items: Vec<Comment> = state
+        .comments
+        .iter()
+        .rev()
+        .filter(|c| c.media_id == media_id && c.parent_id.is_none() && !c.deleted)
+        .cloned()
+        .collect();
+    let base = format!("{}/{media_id}/comments", ctx.graph_base(state));
+    listing(state, ctx, items, base)
+}
+
+/// `POST /<media_id>/comments?message=`: a comment by the account itself.
+pub fn create_on_media(
+    state: &mut SimState,
+    ctx: &mut Ctx,
+    auth: &Auth,
+    media_id: &str,
+) -> GraphResult {
+    auth.require(Capability::Comments)?;
+    let media = visible_media(state, ctx, auth, media_id)?;
+    if !media.comment_enabled {
+        return Err(GraphError::param("Comments are disabled for this media"));
+    }
+    let message = ctx
+        .params
+        .nonempty("message")
+        .ok_or_else(|| GraphError::param("The parameter message is required."))?;
+    let username = state
+        .ig_user(&media.account_id)
+        .map(|u| u.username.clone())
+        .unwrap_or_default();
+    let id = state
+        .add_comment(media_id, &message, &media.account_id, &username, None)
+        .ok_or_else(|| GraphError::no_object(media_id, "post"))?;
+    Ok(json!({"id": id}))
+}
+
+/// `POST /<media_id>?comment_enabled=true|false`.
+pub fn update_media(
+    state: &mut SimState,
+    ctx: &mut Ctx,
+    auth: &Auth,
+    media_id: &str,
+) -> GraphResult {
+    auth.require(Capability::Comments)?;
+    visible_media(state, ctx, auth, media_id)?;
+    let enabled = ctx.params.bool("comment_enabled").ok_or_else(|| {
+        GraphError::param("The parameter comment_enabled is required (true or false).")
+    })?;
+    if let Some(m) = state.media_item_mut(media_id) {
+        m.comment_enabled = enabled;
+    }
+    Ok(json!({"success": true}))
+}
+
+/// `GET /<comment_id>`.
+pub fn get(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
+    let c = visible_comment(state, ctx, auth, id)?;
+    let fields = ctx.params.fields().unwrap_or_else(default_fields);
+    comment_value(state, &c, &fields)
+}
+
+/// `POST /<comment_id>?hide=true|false`.
+pub fn hide(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
+    visible_comment(state, ctx, auth, id)?;
+    let hide = ctx
+        .params
+        .bool("hide")
+        .ok_or_else(|| GraphError::param("The parameter hide is required (true or false)."))?;
+    if let Some(c) = state.comment_mut(id) {
+        c.hidden = hide;
+    }
+    Ok(json!({"success": true}))
+}
+
+/// `DELETE /<comment_id>`: the comment disappears from every listing and lookup.
+pub fn delete(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
+    visible_comment(state, ctx, auth, id)?;
+    if let Some(c) = state.comment_mut(id) {
+        c.deleted = true;
+    }
+    Ok(json!({"success": true}))
+}
+
+/// `GET /<comment_id>/replies`.
+pub fn replies(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
+    visible_comment(state, ctx, auth, id)?;
+    let items: Vec<Comment> = state
+        .comments
+        .iter()
+        .rev()
+        .filter(|c| c.parent_id.as_deref() == Some(id) && !c.deleted)
+        .cloned()
+        .collect();
+    let base = format!("{}/{id}/replies", ctx.graph_base(state));
+    listing(state, ctx, items, base)
+}
+
+/// `POST /<comment_id>/replies?message=`: a public reply by the account. Instagram
+/// threads are one level deep, so replies go to top-level comments only.
+pub fn reply(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
+    let c = visible_comment(state, ctx, auth, id)?;
+    if c.parent_id.is_some() {
+        return Err(GraphError::param(
+            "Replies can only be made to top-level comments",
+        ));
+    }
+    let message = ctx
+        .params
+        .nonempty("message")
+        .ok_or_else(|| GraphError::param("The parameter message is required."))?;
+    let username = state
+        .ig_user(&c.account_id)
+        .map(|u| u.username.clone())
+        .unwrap_or_default();
+    let reply_id = state
+        .add_comment(&c.media_id, &message, &c.account_id, &username, Some(id))
+        .ok_or_else(|| GraphError::no_object(id, "post"))?;
+    Ok(json!({"id": reply_id}))
+}

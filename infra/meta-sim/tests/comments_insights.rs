@@ -1,0 +1,236 @@
+//! Comment moderation with paging, and insights.
+
+mod common;
+
+use common::{Sim, err};
+use serde_json::json;
+
+async fn media_with_comments(sim: &Sim, account: &str, n: usize) -> (String, Vec<String>) {
+    let media = sim
+        .admin(
+            "/_sim/media",
+            json!({"account_id": account, "caption": "post"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("media")
+        .to_owned();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let c = sim
+            .admin("/_sim/comments", json!({"media_id": media, "text": format!("comment {i}"), "from_username": format!("fan{i}")}))
+            .await;
+        ids.push(c["id"].as_str().expect("id").to_owned());
+    }
+    (media, ids)
+}
+
+#[tokio::test]
+async fn comments_page_through_absolute_next_urls() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let (media, ids) = media_with_comments(&sim, &account, 5).await;
+    let mut url = sim.ig(&format!(
+        "/{media}/comments?fields=id,text,from,hidden&limit=2"
+    ));
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = sim.get(&url, &token).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for c in page["data"].as_array().expect("data") {
+            assert!(c["from"]["username"].as_str().is_some());
+            seen.push(c["id"].as_str().expect("id").to_owned());
+        }
+        assert!(page["paging"]["cursors"]["after"].as_str().is_some());
+        match page["paging"]["next"].as_str() {
+            Some(next) => {
+                assert!(
+                    next.starts_with(sim.sim.base_url()),
+                    "next points back at the simulator: {next}"
+                );
+                url = next.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected, "newest first, each comment once");
+}
+
+#[tokio::test]
+async fn reply_hide_delete_and_disable_comments() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let (media, ids) = media_with_comments(&sim, &account, 2).await;
+    let (status, reply) = sim
+        .post_form(
+            &sim.ig(&format!("/{}/replies", ids[0])),
+            &token,
+            &[("message", "Thank you!")],
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, hidden) = sim
+        .post_form(&sim.ig(&format!("/{}?hide=true", ids[1])), &token, &[])
+        .await;
+    assert_eq!((status, hidden["success"].as_bool()), (200, Some(true)));
+    let res = sim
+        .http
+        .delete(sim.ig(&format!("/{}", ids[0])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), 200);
+    let (_, gone) = sim
+        .get(&sim.ig(&format!("/{}?fields=id", ids[0])), &token)
+        .await;
+    assert_eq!(err(&gone), (100, Some(33)));
+
+    let (_, listed) = sim
+        .get(
+            &sim.ig(&format!("/{media}/comments?fields=id,hidden")),
+            &token,
+        )
+        .await;
+    assert_eq!(listed["data"], json!([{"id": ids[1], "hidden": true}]));
+
+    let state = sim.admin_get("/_sim/comments").await;
+    let first = state
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["id"] == ids[0].as_str())
+        .expect("kept");
+    assert_eq!(first["deleted"], true);
+    assert_eq!(first["replies"][0]["text"], "Thank you!");
+
+    let (status, _) = sim
+        .post_form(
+            &sim.ig(&format!("/{media}?comment_enabled=false")),
+            &token,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let res = sim
+        .http
+        .post(sim.url("/_sim/comments"))
+        .json(&json!({"media_id": media, "text": "late"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), 409, "no new comments once disabled");
+}
+
+#[tokio::test]
+async fn other_accounts_cannot_moderate() {
+    let sim = Sim::start().await;
+    let (account, _) = sim.ig_account("shop").await;
+    let (_, other) = sim.ig_account("other").await;
+    let (_, ids) = media_with_comments(&sim, &account, 1).await;
+    let (status, body) = sim
+        .post_form(&sim.ig(&format!("/{}?hide=true", ids[0])), &other, &[])
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err(&body), (100, Some(33)));
+}
+
+#[tokio::test]
+async fn media_insights_are_deterministic_and_deprecated_metrics_fail() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let (media, _) = media_with_comments(&sim, &account, 3).await;
+    let url = sim.ig(&format!(
+        "/{media}/insights?metric=views,reach,likes,comments,saved,shares,total_interactions"
+    ));
+    let (status, first) = sim.get(&url, &token).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = sim.get(&url, &token).await;
+    assert_eq!(first, second);
+    let value = |name: &str| -> u64 {
+        first["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["values"][0]["value"].as_u64())
+            .expect("metric value")
+    };
+    assert_eq!(value("comments"), 3, "comments count is the real one");
+    assert!(value("reach") <= value("views"));
+    assert_eq!(
+        value("total_interactions"),
+        value("likes") + value("comments") + value("saved") + value("shares")
+    );
+    for old in ["impressions", "plays", "video_views"] {
+        let (status, body) = sim
+            .get(&sim.ig(&format!("/{media}/insights?metric={old}")), &token)
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(err(&body).0, 100, "{old} is deprecated");
+    }
+}
+
+#[tokio::test]
+async fn account_insights_need_total_value_for_totals() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let base = format!("/{account}/insights");
+    let (status, totals) = sim
+        .get(
+            &sim.ig(&format!(
+                "{base}?metric=reach,views,accounts_engaged&period=day&metric_type=total_value"
+            )),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200, "{totals}");
+    assert!(
+        totals["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|m| m["total_value"]["value"].as_u64().is_some())
+    );
+    let (_, missing_type) = sim
+        .get(&sim.ig(&format!("{base}?metric=views&period=day")), &token)
+        .await;
+    assert_eq!(err(&missing_type).0, 100);
+    let (status, series) = sim
+        .get(&sim.ig(&format!("{base}?metric=reach&period=day")), &token)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        series["data"][0]["values"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+    );
+    let (_, old) = sim
+        .get(
+            &sim.ig(&format!("{base}?metric=impressions&period=day")),
+            &token,
+        )
+        .await;
+    assert_eq!(err(&old).0, 100);
+}
+
+#[tokio::test]
+async fn listing_own_media() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    media_with_comments(&sim, &account, 0).await;
+    let (status, list) = sim
+        .get(
+            &sim.ig("/me/media?fields=id,caption,comments_count"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["caption"], "post");
+    assert_eq!(list["data"][0]["comments_count"], 0);
+}

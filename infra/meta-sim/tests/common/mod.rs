@@ -1,0 +1,244 @@
+//! Helpers shared by the simulator's integration tests: a started simulator with a
+//! client, admin shortcuts, and a tiny webhook receiver.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use meta_sim::{MetaSim, SimConfig};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub struct Sim {
+    pub sim: MetaSim,
+    pub http: reqwest::Client,
+}
+
+pub const V: &str = "v26.0";
+
+impl Sim {
+    pub async fn start() -> Self {
+        Self::with(SimConfig::default()).await
+    }
+
+    pub async fn with(config: SimConfig) -> Self {
+        let sim = MetaSim::start(config).await.expect("simulator starts");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client builds");
+        Self { sim, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.base_url())
+    }
+
+    pub fn ig(&self, path: &str) -> String {
+        self.url(&format!("/graph.instagram.com/{V}{path}"))
+    }
+
+    pub fn fb(&self, path: &str) -> String {
+        self.url(&format!("/graph.facebook.com/{V}{path}"))
+    }
+
+    pub async fn admin(&self, path: &str, body: Value) -> Value {
+        let res = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin call answers");
+        let status = res.status();
+        let v: Value = res.json().await.expect("admin answers JSON");
+        assert!(status.is_success(), "admin {path} failed: {status} {v}");
+        v
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("admin call answers")
+            .json()
+            .await
+            .expect("admin answers JSON")
+    }
+
+    /// An Instagram account and a long-lived token for it.
+    pub async fn ig_account(&self, username: &str) -> (String, String) {
+        let user = self
+            .admin("/_sim/ig-users", json!({"username": username}))
+            .await;
+        let id = user["user_id"].as_str().expect("user_id").to_owned();
+        let token = self
+            .admin("/_sim/tokens", json!({"user_id": id, "kind": "ig_long"}))
+            .await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        (id, token)
+    }
+
+    pub async fn advance(&self, seconds: i64) {
+        self.admin("/_sim/clock/advance", json!({"seconds": seconds}))
+            .await;
+    }
+
+    pub async fn get(&self, url: &str, token: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
+    }
+
+    pub async fn post_json(&self, url: &str, token: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
+    }
+
+    pub async fn post_form(&self, url: &str, token: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .form(form)
+            .send()
+            .await
+            .expect("answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
+    }
+}
+
+/// `(code, subcode)` of a Meta error body.
+pub fn err(v: &Value) -> (i64, Option<i64>) {
+    (
+        v["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("not an error body: {v}")),
+        v["error"]["error_subcode"].as_i64(),
+    )
+}
+
+/// One webhook POST as received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A webhook endpoint on 127.0.0.1:0 that records every POST and answers with the
+/// queued statuses (200 once the queue is empty).
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    statuses: Arc<Mutex<VecDeque<u16>>>,
+    arrived: Arc<Notify>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    received: Arc<Mutex<Vec<Received>>>,
+    statuses: Arc<Mutex<VecDeque<u16>>>,
+    default_status: u16,
+    arrived: Arc<Notify>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::answering(200).await
+    }
+
+    /// A receiver whose default answer is `status`.
+    pub async fn answering(default_status: u16) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let statuses = Arc::new(Mutex::new(VecDeque::new()));
+        let arrived = Arc::new(Notify::new());
+        let state = ReceiverState {
+            received: received.clone(),
+            statuses: statuses.clone(),
+            default_status,
+            arrived: arrived.clone(),
+        };
+        let app = Router::new()
+            .route("/webhook", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("receiver binds");
+        let addr = listener.local_addr().expect("receiver address");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("receiver serves");
+        });
+        Self {
+            url: format!("http://{addr}/webhook"),
+            received,
+            statuses,
+            arrived,
+        }
+    }
+
+    /// Waits (at most 5 s) until `n` POSTs have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.arrived.notified();
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "only {} of {n} webhook POSTs arrived",
+                    self.received().len()
+                );
+            }
+        }
+    }
+
+    pub fn queue_statuses(&self, statuses: &[u16]) {
+        self.statuses.lock().expect("lock").extend(statuses);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    s.received
+        .lock()
+        .expect("lock")
+        .push(Received { headers, body });
+    s.arrived.notify_waiters();
+    let status = s
+        .statuses
+        .lock()
+        .expect("lock")
+        .pop_front()
+        .unwrap_or(s.default_status);
+    StatusCode::from_u16(status).expect("valid status")
+}

@@ -1,0 +1,190 @@
+//! Injected faults and the usage headers.
+
+mod common;
+
+use common::{Sim, err};
+use meta_sim::SimConfig;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn throttle_fault_hits_exactly_count_matching_calls() {
+    let sim = Sim::start().await;
+    let (_, token) = sim.ig_account("shop").await;
+    sim.admin(
+        "/_sim/faults",
+        json!({"kind": "throttle", "count": 2, "path_contains": "/me"}),
+    )
+    .await;
+    for _ in 0..2 {
+        let res = sim
+            .http
+            .get(sim.ig("/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answers");
+        let usage: Value =
+            serde_json::from_str(res.headers()["x-app-usage"].to_str().expect("ascii"))
+                .expect("json header");
+        assert!(
+            usage["call_count"].as_u64().is_some_and(|c| c >= 100),
+            "throttled answers report 100 %"
+        );
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(err(&body).0, 4);
+        assert_eq!(body["error"]["is_transient"], true);
+    }
+    assert_eq!(sim.get(&sim.ig("/me"), &token).await.0, 200);
+}
+
+#[tokio::test]
+async fn transient_server_error_and_custom_faults() {
+    let sim = Sim::start().await;
+    let (_, token) = sim.ig_account("shop").await;
+    sim.admin("/_sim/faults", json!({"kind": "transient"}))
+        .await;
+    sim.admin("/_sim/faults", json!({"kind": "server_error"}))
+        .await;
+    sim.admin(
+        "/_sim/faults",
+        json!({"kind": "error", "code": 190, "subcode": 460, "path_contains": "/messages"}),
+    )
+    .await;
+    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    assert_eq!(
+        (
+            status,
+            err(&body).0,
+            body["error"]["is_transient"].as_bool()
+        ),
+        (503, 2, Some(true))
+    );
+    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    assert_eq!((status, err(&body).0), (500, 1));
+    // The /messages fault waits for a matching call.
+    assert_eq!(sim.get(&sim.ig("/me"), &token).await.0, 200);
+    let (status, body) = sim
+        .post_json(&sim.ig("/me/messages"), &token, json!({}))
+        .await;
+    assert_eq!((status, err(&body)), (400, (190, Some(460))));
+    assert_eq!(sim.admin_get("/_sim/faults").await, json!([]));
+}
+
+#[tokio::test]
+async fn slow_fault_delays_then_answers_normally() {
+    let sim = Sim::start().await;
+    let (_, token) = sim.ig_account("shop").await;
+    sim.admin("/_sim/faults", json!({"kind": "slow", "delay_ms": 300}))
+        .await;
+    let started = Instant::now();
+    let (status, _) = sim.get(&sim.ig("/me"), &token).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+fn header_json(res: &reqwest::Response, name: &str) -> Value {
+    serde_json::from_str(res.headers()[name].to_str().expect("ascii")).expect("json header")
+}
+
+#[tokio::test]
+async fn usage_headers_grow_with_calls_and_follow_overrides() {
+    let sim = Sim::with(SimConfig {
+        app_calls_per_hour: 100,
+        account_calls_per_hour: 50,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, token) = sim.ig_account("shop").await;
+    let call = || sim.http.get(sim.ig("/me")).bearer_auth(&token).send();
+    let first = call().await.expect("answers");
+    let app1 = header_json(&first, "x-app-usage")["call_count"]
+        .as_u64()
+        .expect("pct");
+    let buc = header_json(&first, "x-business-use-case-usage");
+    let entry = &buc[account.as_str()][0];
+    assert_eq!(entry["type"], "instagram");
+    for key in [
+        "call_count",
+        "total_cputime",
+        "total_time",
+        "estimated_time_to_regain_access",
+    ] {
+        assert!(entry[key].is_number(), "{key} in {buc}");
+    }
+    for _ in 0..9 {
+        call().await.expect("answers");
+    }
+    let later = call().await.expect("answers");
+    let app2 = header_json(&later, "x-app-usage")["call_count"]
+        .as_u64()
+        .expect("pct");
+    assert!(
+        app2 >= app1 + 10,
+        "11 calls of a 100/h budget: {app1} -> {app2}"
+    );
+    let acct = header_json(&later, "x-business-use-case-usage")[account.as_str()][0]["call_count"]
+        .as_u64()
+        .expect("pct");
+    assert!(acct >= 20, "11 calls of a 50/h budget: {acct}");
+
+    sim.admin(
+        "/_sim/usage",
+        json!({"call_count": 95, "total_time": 40, "total_cputime": 30}),
+    )
+    .await;
+    let res = call().await.expect("answers");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header_json(&res, "x-app-usage"),
+        json!({"call_count": 95, "total_cputime": 30, "total_time": 40})
+    );
+    sim.admin("/_sim/usage", json!({"call_count": 100})).await;
+    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    assert_eq!((status, err(&body).0), (400, 4), "at 100 % Meta throttles");
+    let res = sim
+        .http
+        .delete(sim.url("/_sim/usage"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), 200);
+
+    sim.advance(3600).await;
+    let fresh = call().await.expect("answers");
+    assert_eq!(fresh.status(), 200);
+    assert!(
+        header_json(&fresh, "x-app-usage")["call_count"]
+            .as_u64()
+            .expect("pct")
+            <= 1,
+        "usage is a rolling hour"
+    );
+}
+
+#[tokio::test]
+async fn account_usage_override_throttles_only_that_account() {
+    let sim = Sim::start().await;
+    let (a, token_a) = sim.ig_account("a").await;
+    let (_, token_b) = sim.ig_account("b").await;
+    sim.admin("/_sim/usage", json!({"account_id": a, "call_count": 100}))
+        .await;
+    let (status, body) = sim.get(&sim.ig("/me"), &token_a).await;
+    assert_eq!((status, err(&body).0), (400, 80_002));
+    assert_eq!(sim.get(&sim.ig("/me"), &token_b).await.0, 200);
+}
+
+#[tokio::test]
+async fn request_log_records_calls_without_query_strings() {
+    let sim = Sim::start().await;
+    let (_, token) = sim.ig_account("shop").await;
+    sim.http
+        .get(sim.ig(&format!("/me?access_token={token}")))
+        .send()
+        .await
+        .expect("answers");
+    let log = sim.admin_get("/_sim/requests").await;
+    let text = log.to_string();
+    assert!(text.contains("/graph.instagram.com/v26.0/me"));
+    assert!(!text.contains(&token), "tokens never reach the log");
+}

@@ -1,0 +1,408 @@
+//! The webhook emitter: signatures over the raw escaped bytes, batches, repeats,
+//! bounded retries, and the events that follow admin actions.
+
+mod common;
+
+use common::{Receiver, Sim};
+use hmac::{Hmac, Mac};
+use meta_sim::SimConfig;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn sim_for(receiver: &Receiver) -> Sim {
+    Sim::with(SimConfig {
+        webhook_url: Some(receiver.url.clone()),
+        ..SimConfig::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn signature_verifies_over_the_raw_bytes_with_escaped_unicode() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    let (account, _) = sim.ig_account("café").await;
+    let text = "Grüße aus Köln 👋 https://x.example/a";
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account, "customer_id": "42", "text": text}),
+        )
+        .await;
+    assert_eq!(sent["deliveries"][0]["ok"], true);
+    let got = receiver.wait_for(1).await;
+    let raw = &got[0].body;
+    let header = got[0].headers["x-hub-signature-256"]
+        .to_str()
+        .expect("ascii");
+    let secret = &sim.sim.config().webhook_secret;
+    assert_eq!(
+        secret,
+        &sim.sim.config().ig_app_secret,
+        "defaults to the IG app secret"
+    );
+    assert_eq!(header, format!("sha256={}", hmac_hex(secret, raw)));
+
+    let raw_text = std::str::from_utf8(raw).expect("ascii body");
+    assert!(raw_text.is_ascii(), "non-ASCII is escaped");
+    assert!(raw_text.contains(r"Gr\u00fc\u00dfe"));
+    assert!(
+        raw_text.contains(r"\ud83d\udc4b"),
+        "astral characters as surrogate pairs"
+    );
+    assert!(
+        raw_text.contains(r"https:\/\/x.example\/a"),
+        "slashes escaped like Meta"
+    );
+
+    let parsed: Value = serde_json::from_slice(raw).expect("valid JSON");
+    assert_eq!(parsed["object"], "instagram");
+    assert_eq!(parsed["entry"][0]["id"], account.as_str());
+    assert_eq!(parsed["entry"][0]["messaging"][0]["message"]["text"], text);
+    // Re-serialising before hashing gives a different signature: receivers must hash
+    // the bytes as received.
+    let reserialised = serde_json::to_vec(&parsed).expect("serialises");
+    assert_ne!(hmac_hex(secret, &reserialised), hmac_hex(secret, raw));
+}
+
+#[tokio::test]
+async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    let (account, _) = sim.ig_account("shop").await;
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"batch": [
+            {"kind": "dm", "account_id": account, "customer_id": "1", "text": "a"},
+            {"kind": "reaction", "account_id": account, "customer_id": "1", "mid": "aWdfZmlyc3Q"},
+            {"kind": "read", "account_id": account, "customer_id": "1", "mid": "aWdfZmlyc3Q"},
+            {"kind": "comment", "account_id": account, "text": "nice"},
+        ]}),
+    )
+    .await
+    .to_string();
+    let got = receiver.wait_for(1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    let entries = body["entry"].as_array().expect("entries");
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[1]["messaging"][0]["reaction"]["action"], "react");
+    assert_eq!(entries[2]["messaging"][0]["read"]["mid"], "aWdfZmlyc3Q");
+    assert_eq!(entries[3]["changes"][0]["field"], "comments");
+
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"kind": "dm", "account_id": account, "customer_id": "2", "repeat": 3}),
+    )
+    .await;
+    let got = receiver.wait_for(4).await;
+    assert_eq!(got.len(), 4);
+    assert!(
+        got[1].body == got[2].body && got[2].body == got[3].body,
+        "duplicates are byte-identical"
+    );
+    let mid = serde_json::from_slice::<Value>(&got[1].body).expect("json")["entry"][0]["messaging"]
+        [0]["message"]["mid"]
+        .clone();
+    assert!(mid.as_str().is_some_and(|m| m.starts_with("aWdfZ")));
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_a_bounded_number_of_times() {
+    let receiver = Receiver::answering(500).await;
+    let sim = sim_for(&receiver).await;
+    let (account, _) = sim.ig_account("shop").await;
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account}),
+        )
+        .await;
+    let report = &sent["deliveries"][0];
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["attempts"].as_array().map(Vec::len),
+        Some(4),
+        "1 + webhook_retry_attempts (3)"
+    );
+    assert_eq!(receiver.received().len(), 4);
+    let log = sim.admin_get("/_sim/webhooks/deliveries").await;
+    let log = log.as_array().expect("list");
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == 500 && d["delivery_id"] == log[0]["delivery_id"])
+    );
+
+    // A receiver that recovers stops the retries.
+    let flaky = Receiver::start().await;
+    flaky.queue_statuses(&[503]);
+    sim.admin("/_sim/webhooks/config", json!({"url": flaky.url}))
+        .await;
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account}),
+        )
+        .await;
+    assert_eq!(sent["deliveries"][0]["ok"], true);
+    assert_eq!(
+        sent["deliveries"][0]["attempts"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(flaky.received().len(), 2);
+}
+
+#[tokio::test]
+async fn unreachable_receiver_is_recorded_not_fatal() {
+    let sim = Sim::with(SimConfig {
+        webhook_url: Some("http://127.0.0.1:9/webhook".into()),
+        webhook_retry_attempts: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, _) = sim.ig_account("shop").await;
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account}),
+        )
+        .await;
+    let attempts = sent["deliveries"][0]["attempts"]
+        .as_array()
+        .expect("attempts")
+        .clone();
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["status"].is_null() && a["error"].is_string())
+    );
+}
+
+#[tokio::test]
+async fn raw_payloads_and_wrong_signatures_are_sent_as_asked() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"raw": {"object": "instagram", "entry": [{"id": "1", "x": "ä"}]}}),
+    )
+    .await;
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"raw_body": "{\"object\":\"page\"}", "signature": "sha256=00"}),
+    )
+    .await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(
+        &got[0].body[..],
+        br#"{"entry":[{"id":"1","x":"\u00e4"}],"object":"instagram"}"#
+    );
+    assert_eq!(&got[1].body[..], br#"{"object":"page"}"#);
+    assert_eq!(got[1].headers["x-hub-signature-256"], "sha256=00");
+}
+
+#[tokio::test]
+async fn inbound_delivers_the_dm_and_opens_the_window() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    let (account, token) = sim.ig_account("shop").await;
+    let inbound = sim
+        .admin(
+            "/_sim/inbound",
+            json!({"account_id": account, "customer_id": "99", "text": "hello"}),
+        )
+        .await;
+    let got = receiver.wait_for(1).await;
+    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(
+        body["entry"][0]["messaging"][0]["message"]["mid"],
+        inbound["mid"]
+    );
+    assert_eq!(body["entry"][0]["messaging"][0]["sender"]["id"], "99");
+    let ts = body["entry"][0]["messaging"][0]["timestamp"]
+        .as_i64()
+        .expect("ms timestamp");
+    let now_ms = sim.admin_get("/_sim/clock").await["now_ms"]
+        .as_i64()
+        .expect("clock");
+    assert!(
+        ts <= now_ms && now_ms - ts < 60_000,
+        "timestamps in ms from the simulated clock"
+    );
+    let (status, _) = sim
+        .post_json(
+            &sim.ig("/me/messages"),
+            &token,
+            json!({"recipient": {"id": "99"}, "message": {"text": "hi!"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    let (account, token) = sim.ig_account("shop").await;
+    let media = sim
+        .admin("/_sim/media", json!({"account_id": account}))
+        .await["id"]
+        .clone();
+    let created = sim
+        .admin(
+            "/_sim/comments",
+            json!({"media_id": media, "text": "how much?", "from_username": "ana"}),
+        )
+        .await;
+    for kind in [
+        "comment_fb_form",
+        "comment_flat_form",
+        "live_comment",
+        "mention",
+    ] {
+        sim.admin(
+            "/_sim/webhooks/send",
+            json!({"kind": kind, "account_id": account, "media_id": media}),
+        )
+        .await;
+    }
+    let got = receiver.wait_for(5).await;
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect();
+    let change = &bodies[0]["entry"][0]["changes"][0];
+    assert_eq!(change["field"], "comments");
+    assert_eq!(change["value"]["id"], created["id"]);
+    assert_eq!(change["value"]["from"]["username"], "ana");
+    assert_eq!(change["value"]["media"]["id"], media);
+    assert!(bodies[1]["entry"][0]["changes"][0]["value"]["comment_id"].is_string());
+    assert_eq!(bodies[2]["entry"][0]["field"], "comments");
+    assert_eq!(
+        bodies[3]["entry"][0]["changes"][0]["field"],
+        "live_comments"
+    );
+    assert_eq!(bodies[4]["entry"][0]["changes"][0]["field"], "mentions");
+    // The webhook's comment is real: a private reply to it works once.
+    let comment = bodies[1]["entry"][0]["changes"][0]["value"]["comment_id"]
+        .as_str()
+        .expect("id");
+    let (status, _) = sim
+        .post_json(
+            &sim.ig("/me/messages"),
+            &token,
+            json!({"recipient": {"comment_id": comment}, "message": {"text": "DM sent"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn messenger_events_use_the_page_object() {
+    let receiver = Receiver::start().await;
+    let sim = sim_for(&receiver).await;
+    let user = sim
+        .admin(
+            "/_sim/fb-users",
+            json!({"name": "Ana", "pages": [{"name": "Shop"}]}),
+        )
+        .await;
+    let page = user["pages"][0]["id"].clone();
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"kind": "messenger_dm", "account_id": page, "customer_id": "5", "text": "hi"}),
+    )
+    .await;
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"kind": "messenger_echo", "account_id": page, "customer_id": "5", "text": "hello"}),
+    )
+    .await;
+    let got = receiver.wait_for(2).await;
+    let dm: Value = serde_json::from_slice(&got[0].body).expect("json");
+    let echo: Value = serde_json::from_slice(&got[1].body).expect("json");
+    assert_eq!(dm["object"], "page");
+    assert!(
+        dm["entry"][0]["messaging"][0]["message"]["mid"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("m_"))
+    );
+    assert_eq!(echo["entry"][0]["messaging"][0]["message"]["is_echo"], true);
+    assert_eq!(echo["entry"][0]["messaging"][0]["sender"]["id"], page);
+    let mixed = sim
+        .http
+        .post(sim.url("/_sim/webhooks/send"))
+        .json(&json!({"batch": [{"kind": "messenger_dm", "account_id": page}, {"kind": "dm", "account_id": page}]}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(mixed.status(), 400, "one POST carries one object type");
+}
+
+#[tokio::test]
+async fn sent_messages_are_echoed_when_asked() {
+    let receiver = Receiver::start().await;
+    let sim = Sim::with(SimConfig {
+        webhook_url: Some(receiver.url.clone()),
+        echo_sent_messages: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, token) = sim.ig_account("shop").await;
+    sim.admin(
+        "/_sim/inbound",
+        json!({"account_id": account, "customer_id": "8"}),
+    )
+    .await;
+    let (_, sent) = sim
+        .post_json(
+            &sim.ig("/me/messages"),
+            &token,
+            json!({"recipient": {"id": "8"}, "message": {"text": "ok"}}),
+        )
+        .await;
+    let got = receiver.wait_for(2).await;
+    let echo: Value = serde_json::from_slice(&got[1].body).expect("json");
+    let message = &echo["entry"][0]["messaging"][0]["message"];
+    assert_eq!(message["is_echo"], true);
+    assert_eq!(message["mid"], sent["message_id"]);
+}
+
+#[tokio::test]
+async fn subscription_rule_skips_unsubscribed_accounts() {
+    let receiver = Receiver::start().await;
+    let sim = Sim::with(SimConfig {
+        webhook_url: Some(receiver.url.clone()),
+        require_webhook_subscription: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, token) = sim.ig_account("shop").await;
+    let skipped = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account}),
+        )
+        .await;
+    assert_eq!(skipped["skipped"], 1);
+    assert!(receiver.received().is_empty());
+    sim.post_form(
+        &sim.ig("/me/subscribed_apps"),
+        &token,
+        &[("subscribed_fields", "messages")],
+    )
+    .await;
+    sim.admin(
+        "/_sim/webhooks/send",
+        json!({"kind": "dm", "account_id": account}),
+    )
+    .await;
+    assert_eq!(receiver.wait_for(1).await.len(), 1);
+}
