@@ -36,9 +36,11 @@ fn list(problems: &[ConfigProblem]) -> String {
         .join("; ")
 }
 
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// A source of variables: the process environment, or a map in tests.
 pub struct Vars {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
     problems: std::sync::Mutex<Vec<ConfigProblem>>,
 }
 
@@ -259,14 +261,11 @@ impl Secrets {
                     .await
                     .map_err(|e| SecretsError::Fetch {
                         arn: arn.into(),
-                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                            .to_string(),
+                        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
                     })?;
                 let json = out.secret_string().unwrap_or_default();
-                let map: HashMap<String, String> =
-                    serde_json::from_str(json).map_err(|_| SecretsError::Shape {
-                        arn: arn.into(),
-                    })?;
+                let map: HashMap<String, String> = serde_json::from_str(json)
+                    .map_err(|_| SecretsError::Shape { arn: arn.into() })?;
                 Ok(Self::from_vars(&Vars::from_map(map))?)
             }
         }
@@ -388,7 +387,12 @@ mod tests {
         assert_eq!(s.meta_app_secrets.len(), 2);
         assert_eq!(s.meta_app_secrets[1].expose(), "fb-secret-2");
         let printed = format!("{s:?}");
-        for leaked in ["ig-secret-1", "fb-secret-2", "verify-me", "0123456789abcdef"] {
+        for leaked in [
+            "ig-secret-1",
+            "fb-secret-2",
+            "verify-me",
+            "0123456789abcdef",
+        ] {
             assert!(!printed.contains(leaked), "{leaked} printed: {printed}");
         }
     }

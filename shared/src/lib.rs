@@ -1,13 +1,14 @@
 //! Relay's shared core: the domain rules every function uses, the ports (traits) they
 //! need from the outside world, and the adapters for AWS, Meta and the LLM.
 
-pub mod ids;
-pub mod inbox;
-pub mod jobs;
-pub mod secret;
 pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod events;
+pub mod ids;
+pub mod inbox;
+pub mod jobs;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;

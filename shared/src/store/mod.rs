@@ -42,7 +42,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn dynamo<E>(operation: &'static str, err: aws_sdk_dynamodb::error::SdkError<E>) -> Self
+    pub(crate) fn dynamo<E>(
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E>,
+    ) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -274,7 +277,10 @@ impl Store {
         }
     }
 
-    pub(crate) async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<T>, StoreError> {
         let out = self
             .db
             .get_item()
@@ -285,17 +291,6 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         out.item.map(Self::entity).transpose()
-    }
-
-    pub(crate) async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        self.db
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_attrs(key)))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
     }
 
     /// Read one page of a partition (of the table, or of an index).
@@ -360,11 +355,7 @@ impl Store {
 
     /// Take a one-time marker (an event seen, a reply claimed). True when this call took
     /// it; false when it was already taken (and not yet expired).
-    pub async fn claim_once(
-        &self,
-        key: &Key,
-        ttl_epoch_seconds: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn claim_once(&self, key: &Key, ttl_epoch_seconds: i64) -> Result<bool, StoreError> {
         #[derive(Serialize)]
         struct Marker {
             claimed_at: i64,
@@ -407,6 +398,17 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.claim_once(&keys::dedupe(tenant, event_key), ttl_epoch_seconds)
             .await
+    }
+
+    /// Whether a one-time right was taken already (and has not expired).
+    pub async fn has_claim(&self, tenant: &TenantId, action: &str) -> Result<bool, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Marker {
+            ttl: Option<i64>,
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let marker: Option<Marker> = self.get(&keys::claim(tenant, action)).await?;
+        Ok(marker.is_some_and(|m| m.ttl.is_none_or(|ttl| ttl >= now)))
     }
 
     /// Take a tenant's one-time right to act (e.g. `reply:<mid>`).
