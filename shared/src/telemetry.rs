@@ -119,7 +119,10 @@ impl CapturedLogs {
 
 impl Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer lock").extend_from_slice(buf);
+        self.0
+            .lock()
+            .expect("log buffer lock")
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -115,7 +115,10 @@ fn canonical_json(value: &serde_json::Value) -> String {
                 let mut entries: Vec<_> = map.iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(b.0));
                 serde_json::Value::Object(
-                    entries.into_iter().map(|(k, v)| (k.clone(), sort(v))).collect(),
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sort(v)))
+                        .collect(),
                 )
             }
             serde_json::Value::Array(items) => {

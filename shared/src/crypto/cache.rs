@@ -54,8 +54,7 @@ impl DataKeyCache {
     pub(crate) fn take(&self, id: &str) -> Option<(Zeroizing<[u8; 32]>, Vec<u8>)> {
         let mut entries = self.entries.lock().expect("cache lock is never poisoned");
         let fresh = entries.get_mut(id).and_then(|e| {
-            let usable =
-                e.created.elapsed() < self.limits.max_age && e.uses < self.limits.max_uses;
+            let usable = e.created.elapsed() < self.limits.max_age && e.uses < self.limits.max_uses;
             usable.then(|| {
                 e.uses += 1;
                 (e.key.clone(), e.wrapped.clone())
@@ -90,7 +89,10 @@ impl DataKeyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("cache lock is never poisoned").len()
+        self.entries
+            .lock()
+            .expect("cache lock is never poisoned")
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,7 +117,10 @@ mod tests {
         cache.put("ctx".into(), key(1), vec![9]);
         assert!(cache.take("ctx").is_some()); // use 2
         assert!(cache.take("ctx").is_some()); // use 3
-        assert!(cache.take("ctx").is_none(), "a fourth use must need a new key");
+        assert!(
+            cache.take("ctx").is_none(),
+            "a fourth use must need a new key"
+        );
         assert!(cache.is_empty());
     }
 

@@ -196,8 +196,8 @@ impl EnvelopeCipher {
         };
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice())
-            .expect("a KMS AES_256 data key is 32 bytes");
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_slice()).expect("a KMS AES_256 data key is 32 bytes");
         let ciphertext = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
@@ -242,8 +242,8 @@ impl EnvelopeCipher {
                 key
             }
         };
-        let cipher = Aes256Gcm::new_from_slice(key.as_slice())
-            .expect("a KMS AES_256 data key is 32 bytes");
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_slice()).expect("a KMS AES_256 data key is 32 bytes");
         cipher
             .decrypt(
                 Nonce::from_slice(&record.nonce),
@@ -357,7 +357,6 @@ fn kms_context(context: &EncryptionContext) -> std::collections::HashMap<String,
         ("purpose".to_owned(), context.purpose.as_str().to_owned()),
     ])
 }
-
 
 #[cfg(test)]
 mod tests {

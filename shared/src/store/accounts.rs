@@ -94,12 +94,10 @@ fn account_index(account: &Account) -> IndexKeys {
     let tenant = &account.tenant_id;
     let id = account.account_id.as_str();
     IndexKeys {
-        gsi1: account.meta_user_id.as_ref().map(|user| {
-            (
-                keys::meta_user_accounts(user),
-                format!("T#{tenant}#A#{id}"),
-            )
-        }),
+        gsi1: account
+            .meta_user_id
+            .as_ref()
+            .map(|user| (keys::meta_user_accounts(user), format!("T#{tenant}#A#{id}"))),
         // Sparse: only connected accounts whose token expires are refreshed.
         gsi2: account
             .token_expires_at
@@ -116,8 +114,12 @@ fn account_index(account: &Account) -> IndexKeys {
 
 impl Store {
     pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.put(&keys::tenant(&tenant.tenant_id), &IndexKeys::default(), tenant)
-            .await
+        self.put(
+            &keys::tenant(&tenant.tenant_id),
+            &IndexKeys::default(),
+            tenant,
+        )
+        .await
     }
 
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {
@@ -232,7 +234,10 @@ impl Store {
     }
 
     /// Accounts a Meta user connected, in any tenant (deauthorize and data deletion).
-    pub async fn accounts_of_meta_user(&self, meta_user_id: &str) -> Result<Vec<Account>, StoreError> {
+    pub async fn accounts_of_meta_user(
+        &self,
+        meta_user_id: &str,
+    ) -> Result<Vec<Account>, StoreError> {
         let page: Page<Account> = self
             .query(
                 Some(Index::Gsi1),

@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, Key};
 use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
-use crate::inbox::{
-    Contact, Conversation, RawEvent, StoredComment, StoredMessage, StoredReaction,
-};
+use crate::inbox::{Contact, Conversation, RawEvent, StoredComment, StoredMessage, StoredReaction};
 
 /// Whether a write stored something new or met an earlier delivery of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +34,13 @@ pub enum Applied {
     MessageUnknown,
 }
 
+/// The item under a message's mid, naming the message's key. Its fields must not be
+/// called `pk`/`sk`: those are the pointer item's own key attributes, which
+/// [`Store::item`] writes over the entity's fields.
 #[derive(Serialize, Deserialize)]
 struct Pointer {
-    pk: String,
-    sk: String,
+    message_pk: String,
+    message_sk: String,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -74,15 +75,19 @@ impl Store {
         message: &StoredMessage,
         username: Option<&str>,
     ) -> Result<Recorded, StoreError> {
-        let (t, a, c) = (&message.tenant_id, &message.account_id, &message.customer_id);
+        let (t, a, c) = (
+            &message.tenant_id,
+            &message.account_id,
+            &message.customer_id,
+        );
         let msg_key = keys::message(t, a, c, message.timestamp_ms, message.mid.as_str());
         let ptr_key = keys::message_pointer(t, a, message.mid.as_str());
         let pointer = Self::item(
             &ptr_key,
             &IndexKeys::default(),
             &Pointer {
-                pk: msg_key.pk.clone(),
-                sk: msg_key.sk.clone(),
+                message_pk: msg_key.pk.clone(),
+                message_sk: msg_key.sk.clone(),
             },
         )?;
         let item = Self::item(&msg_key, &IndexKeys::default(), message)?;
@@ -198,6 +203,10 @@ impl Store {
         Ok(())
     }
 
+    /// Bring the contact up to this message: `first_seen_at` and `last_seen_at` span every
+    /// message whatever order Meta delivers them in. The usual case (the newest message so
+    /// far) is one conditional update; an older message falls back to moving
+    /// `first_seen_at` back, and only if it is older still.
     async fn touch_contact(
         &self,
         t: &TenantId,
@@ -206,28 +215,46 @@ impl Store {
         username: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
+        let key = Self::key_attrs(&keys::contact(t, a, c));
         let mut update = "SET tenant_id = :t, account_id = :a, customer_id = :c, \
                           first_seen_at = if_not_exists(first_seen_at, :at), \
-                          last_seen_at = if_not_exists(last_seen_at, :at)"
+                          last_seen_at = :at"
             .to_owned();
         let mut req = self
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::contact(t, a, c))))
+            .set_key(Some(key.clone()))
+            .condition_expression("attribute_not_exists(last_seen_at) OR last_seen_at <= :at")
             .expression_attribute_values(":t", s(t.as_str()))
             .expression_attribute_values(":a", s(a.as_str()))
             .expression_attribute_values(":c", s(c.as_str()))
             .expression_attribute_values(":at", n(at));
         if let Some(name) = username {
+            // The newest event carries the current username.
             update.push_str(", username = :u");
             req = req.expression_attribute_values(":u", s(name));
         }
-        req.update_expression(update)
+        match req.update_expression(update).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(StoreError::dynamo("UpdateItem", e)),
+        }
+        let earlier = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key))
+            .update_expression("SET first_seen_at = :at")
+            .condition_expression("first_seen_at > :at")
+            .expression_attribute_values(":at", n(at))
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+            .await;
+        match earlier {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
     }
 
     /// The stored message with this mid, if any.
@@ -244,8 +271,8 @@ impl Store {
             return Ok(None);
         };
         let key = Key {
-            pk: pointer.pk,
-            sk: pointer.sk,
+            pk: pointer.message_pk,
+            sk: pointer.message_sk,
         };
         // The pointer lives in the same tenant's partition space; check anyway so a
         // corrupted pointer can never lead across tenants.
@@ -367,15 +394,27 @@ impl Store {
                 None => return Ok(Applied::MessageUnknown),
                 Some((key, message)) => {
                     up_to = Some(message.timestamp_ms);
-                    self.client()
+                    // The first read is kept. A stored message holds `read_at` as NULL
+                    // until then (serde writes `None` as NULL), so `if_not_exists` would
+                    // never fire: test for the NULL type instead.
+                    let marked = self
+                        .client()
                         .update_item()
                         .table_name(self.table())
                         .set_key(Some(Self::key_attrs(&key)))
-                        .update_expression("SET read_at = if_not_exists(read_at, :at)")
+                        .update_expression("SET read_at = :at")
+                        .condition_expression(
+                            "attribute_not_exists(read_at) OR attribute_type(read_at, :null)",
+                        )
                         .expression_attribute_values(":at", n(read_at))
+                        .expression_attribute_values(":null", s("NULL"))
                         .send()
-                        .await
-                        .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+                        .await;
+                    if let Err(e) = marked {
+                        if !is_condition_failure(&e) {
+                            return Err(StoreError::dynamo("UpdateItem", e));
+                        }
+                    }
                 }
             }
         }
@@ -423,7 +462,8 @@ impl Store {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Option<Conversation>, StoreError> {
-        self.get(&keys::conversation(tenant, account, customer)).await
+        self.get(&keys::conversation(tenant, account, customer))
+            .await
     }
 
     /// An account's conversations, most recently active first.
@@ -485,7 +525,9 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
+            .set_key(Some(Self::key_attrs(&keys::conversation(
+                tenant, account, customer,
+            ))))
             .update_expression(
                 "SET paused = :yes, paused_reason = :r, paused_at = :at, tenant_id = :t, \
                  account_id = :a, customer_id = :c, created_at = if_not_exists(created_at, :at)",
@@ -517,7 +559,9 @@ impl Store {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
+            .set_key(Some(Self::key_attrs(&keys::conversation(
+                tenant, account, customer,
+            ))))
             .update_expression("SET paused = :no REMOVE paused_reason, paused_at")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":no", AttributeValue::Bool(false))
@@ -547,7 +591,12 @@ impl Store {
             ttl: None,
         };
         match self
-            .put_new(&keys::comment(t, a, &comment.comment_id), &index, comment, "comment")
+            .put_new(
+                &keys::comment(t, a, &comment.comment_id),
+                &index,
+                comment,
+                "comment",
+            )
             .await
         {
             Ok(()) => Ok(Recorded::New),
@@ -616,8 +665,13 @@ impl Store {
         listing: &Listing,
     ) -> Result<Page<RawEvent>, StoreError> {
         let partition = keys::raw_event(tenant, account, 0, "").pk;
-        self.query(None, &partition, &SortRange::Prefix("EVENT#".into()), listing)
-            .await
+        self.query(
+            None,
+            &partition,
+            &SortRange::Prefix("EVENT#".into()),
+            listing,
+        )
+        .await
     }
 }
 
