@@ -8,6 +8,7 @@ pub mod events;
 pub mod ids;
 pub mod inbox;
 pub mod jobs;
+pub mod meta;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
