@@ -214,7 +214,10 @@ mod tests {
             dedupe(&t("acme"), "m1"),
             claim(&t("acme"), "reply:m1"),
         ] {
-            assert!(key.pk.starts_with("T#acme#") || key.pk == "T#acme", "{key:?}");
+            assert!(
+                key.pk.starts_with("T#acme#") || key.pk == "T#acme",
+                "{key:?}"
+            );
         }
     }
 
@@ -222,9 +225,11 @@ mod tests {
     fn tenant_prefix_cannot_be_a_prefix_of_another_tenant() {
         // "T#acme#..." must never match a query for tenant "acm": the separator follows
         // the tenant id, and ids cannot contain '#'.
-        assert!(!account(&t("acme"), &AccountId::parse("1").unwrap())
-            .pk
-            .starts_with("T#acm#"));
+        assert!(
+            !account(&t("acme"), &AccountId::parse("1").unwrap())
+                .pk
+                .starts_with("T#acm#")
+        );
     }
 
     #[test]
