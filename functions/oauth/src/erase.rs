@@ -1,0 +1,178 @@
+//! Erasing what Relay holds about connected accounts, for Meta's data-deletion callback.
+//!
+//! For each account: its partition (contacts, conversations, comments, profile and
+//! insight snapshots), every conversation's partition (messages, drafts) and the mid
+//! pointers of those messages, its raw-event partition, then the account item (with its sealed
+//! token) and its webhook route. Every step is a Query of one partition and batched
+//! deletes, so a repeated run (Meta resending the request after a failure) finishes what
+//! an earlier one started. The audit trail is a separate table and is not touched.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use relay::ids::{AccountId, CustomerId, TenantId};
+use relay::onboarding::html::DeletionCounts;
+use relay::store::accounts::Account;
+use relay::store::{Store, StoreError, keys};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// What was erased.
+pub type ErasureReport = DeletionCounts;
+
+fn dynamo<E>(operation: &'static str, e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    StoreError::Dynamo {
+        operation,
+        reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// The (pk, sk) of every item in a partition.
+async fn keys_of_partition(
+    store: &Store,
+    partition: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut found = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| dynamo("Query", e))?;
+        for item in out.items.unwrap_or_default() {
+            if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            {
+                found.push((pk.clone(), sk.clone()));
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    Ok(found)
+}
+
+/// Delete items by key, 25 per BatchWriteItem, retrying what DynamoDB leaves
+/// unprocessed (throttling) with a growing pause, a bounded number of times.
+async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<(), StoreError> {
+    for chunk in item_keys.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|(pk, sk)| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .key("pk", AttributeValue::S(pk.clone()))
+                            .key("sk", AttributeValue::S(sk.clone()))
+                            .build()
+                            .expect("a delete request with its key"),
+                    )
+                    .build()
+            })
+            .collect();
+        for attempt in 0..8u32 {
+            let out = store
+                .client()
+                .batch_write_item()
+                .request_items(store.table(), requests)
+                .send()
+                .await
+                .map_err(|e| dynamo("BatchWriteItem", e))?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(store.table()))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+            if attempt == 7 {
+                return Err(StoreError::Dynamo {
+                    operation: "BatchWriteItem",
+                    reason: format!("{} deletes left unprocessed", requests.len()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Erase one account's data and report what it removed.
+pub async fn erase_account(store: &Store, account: &Account) -> Result<ErasureReport, StoreError> {
+    let mut report = ErasureReport::default();
+    let tenant: &TenantId = &account.tenant_id;
+    let id: &AccountId = &account.account_id;
+    let partition = keys::profile(tenant, id).pk;
+    let items = keys_of_partition(store, &partition).await?;
+    for (_, sk) in &items {
+        let Some(customer) = sk.strip_prefix("CONV#") else {
+            continue;
+        };
+        let Ok(customer) = CustomerId::parse(customer) else {
+            continue;
+        };
+        let messages = keys_of_partition(
+            store,
+            &keys::conversation_messages_pk(tenant, id, &customer),
+        )
+        .await?;
+        // Message sort keys are `MSG#<ms>#<mid>`; each mid has a pointer item.
+        let pointers: Vec<(String, String)> = messages
+            .iter()
+            .filter_map(|(_, sk)| sk.strip_prefix("MSG#")?.split_once('#').map(|(_, mid)| mid))
+            .map(|mid| {
+                let key = keys::message_pointer(tenant, id, mid);
+                (key.pk, key.sk)
+            })
+            .collect();
+        delete_keys(store, &pointers).await?;
+        delete_keys(store, &messages).await?;
+        // The partition also holds what belongs to the conversation (drafts, ...).
+        let count = pointers.len() as u64;
+        report.messages += count;
+        report.other_items += messages.len() as u64 - count;
+    }
+    for (_, sk) in &items {
+        match sk.split('#').next() {
+            Some("CONTACT") => report.contacts += 1,
+            Some("CONV") => report.conversations += 1,
+            Some("COMMENT") => report.comments += 1,
+            _ => report.other_items += 1,
+        }
+    }
+    delete_keys(store, &items).await?;
+    let events = keys_of_partition(store, &keys::raw_event(tenant, id, 0, "").pk).await?;
+    delete_keys(store, &events).await?;
+    report.other_items += events.len() as u64;
+
+    // The route goes only if it still points here (the account may since have been
+    // connected to another tenant).
+    let route_key = Store::route_key(account.channel, id);
+    let mut last = Vec::new();
+    if store
+        .resolve_route(account.channel, id)
+        .await?
+        .is_some_and(|route| &route.tenant_id == tenant)
+    {
+        last.push((route_key.pk, route_key.sk));
+    }
+    let account_key = keys::account(tenant, id);
+    last.push((account_key.pk, account_key.sk));
+    delete_keys(store, &last).await?;
+    report.accounts += 1;
+    Ok(report)
+}

@@ -1,0 +1,170 @@
+//! The token-refresh function, run by an EventBridge schedule.
+//!
+//! Each run reads the accounts whose tokens expire within the horizon (default 10 days)
+//! from the sparse expiry index (a Query per shard, never a Scan) and hands each to
+//! [`relay::tokens::Tokens::refresh`], a bounded number at a time. One account's
+//! failure, throttling included, never stops the others: a throttled or transiently
+//! failing account stays in the index and is tried on the next run. The run fails only
+//! when the index itself cannot be read, so EventBridge's retry covers that case.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use futures::StreamExt;
+use relay::config::{Config, ConfigError, Secrets, Vars};
+use relay::store::StoreError;
+use relay::telemetry::Metrics;
+use relay::tokens::{RefreshOutcome, Tokens};
+use serde::Serialize;
+use tracing::info;
+
+/// Tunables, from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `RELAY_TOKEN_REFRESH_CONCURRENCY` (default 8): refreshes in flight at once. Meta
+    /// rate-limits per app, so a few at a time finish a large run without a burst.
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { concurrency: 8 }
+    }
+}
+
+impl Settings {
+    pub const CONCURRENCY: &'static str = "RELAY_TOKEN_REFRESH_CONCURRENCY";
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let concurrency: usize = vars.parsed(Self::CONCURRENCY, 8);
+        if concurrency == 0 || concurrency > 64 {
+            vars.invalid(Self::CONCURRENCY, "must be 1 to 64");
+        }
+        vars.finish()?;
+        Ok(Self { concurrency })
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// Accounts the index listed as expiring within the horizon.
+    pub due: usize,
+    pub refreshed: usize,
+    pub skipped: usize,
+    /// Throttled or transient: tried again next run.
+    pub deferred: usize,
+    pub needs_reconnect: usize,
+    pub failed: usize,
+}
+
+/// Why a run could not happen at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the token expiry index could not be read: {0}")]
+    Index(#[from] StoreError),
+}
+
+/// The handler and what it needs.
+pub struct TokenRefresh {
+    tokens: Tokens,
+    settings: Settings,
+    metrics: Metrics,
+}
+
+impl TokenRefresh {
+    pub fn from_config(
+        config: &Config,
+        secrets: &Secrets,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let tokens = Tokens::from_config(config, secrets, sdk, "system:token-refresh")?;
+        let settings = Settings::from_vars(&Vars::from_process())?;
+        Ok(Self::new(tokens, settings))
+    }
+
+    pub fn new(tokens: Tokens, settings: Settings) -> Self {
+        Self {
+            tokens,
+            settings,
+            metrics: Metrics::new("token-refresh"),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// One scheduled run. The event's content is not needed: the clock and the index
+    /// say what is due.
+    pub async fn handle(
+        &self,
+        _event: EventBridgeEvent<serde_json::Value>,
+    ) -> Result<RunSummary, RunError> {
+        let now = self.tokens.now();
+        let horizon = self.tokens.policy().horizon_seconds;
+        let due = self
+            .tokens
+            .store()
+            .accounts_expiring_before(now + horizon)
+            .await?;
+        let mut summary = RunSummary {
+            due: due.len(),
+            ..RunSummary::default()
+        };
+        let outcomes: Vec<RefreshOutcome> = futures::stream::iter(due.iter())
+            .map(|account| self.tokens.refresh(account))
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
+            .await;
+        for outcome in &outcomes {
+            self.metrics.count(outcome.metric(), 1);
+            match outcome {
+                RefreshOutcome::Refreshed { .. } => summary.refreshed += 1,
+                RefreshOutcome::Skipped(_) => summary.skipped += 1,
+                RefreshOutcome::Deferred { .. } => summary.deferred += 1,
+                RefreshOutcome::NeedsReconnect { .. } => summary.needs_reconnect += 1,
+                RefreshOutcome::Failed { .. } => summary.failed += 1,
+            }
+        }
+        info!(
+            due = summary.due,
+            refreshed = summary.refreshed,
+            skipped = summary.skipped,
+            deferred = summary.deferred,
+            needs_reconnect = summary.needs_reconnect,
+            failed = summary.failed,
+            "token refresh run finished"
+        );
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn concurrency_is_bounded() {
+        let vars = |v: &str| {
+            Vars::from_map(HashMap::from([(
+                Settings::CONCURRENCY.to_owned(),
+                v.to_owned(),
+            )]))
+        };
+        assert_eq!(Settings::from_vars(&vars("4")).unwrap().concurrency, 4);
+        assert!(Settings::from_vars(&vars("0")).is_err());
+        assert!(Settings::from_vars(&vars("1000")).is_err());
+        assert_eq!(
+            Settings::from_vars(&Vars::from_map(HashMap::new())).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn the_sample_scheduled_event_parses() {
+        let raw = include_str!("../../../events/token-refresh/scheduled.json");
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(raw).expect("a scheduled EventBridge event");
+        assert_eq!(event.detail_type, "Scheduled Event");
+    }
+}
