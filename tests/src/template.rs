@@ -1145,6 +1145,9 @@ mod tests {
             "RELAY_REPLIES_QUEUE_URL",
             "RELAY_MODERATION_QUEUE_URL",
             "RELAY_PUBLISH_QUEUE_URL",
+            "RELAY_PUBLIC_BASE_URL",
+            "RELAY_IG_APP_ID",
+            "RELAY_FB_APP_ID",
         ];
         let mut names: Vec<_> = env.keys().map(String::as_str).collect();
         names.sort_unstable();
