@@ -70,7 +70,8 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')"
     echo "==> Starting moto server on 127.0.0.1:$port (attempt $attempt)"
-    "$RELAY_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+    # DynamoDB calls one at a time, so conditional writes are atomic as on AWS.
+    "$RELAY_VENV/bin/python" "$RELAY_ROOT/infra/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
     moto_pid=$!
     if "$RELAY_VENV/bin/python" - "$port" "$moto_pid" <<'PY'; then
 import os, sys, time, urllib.request

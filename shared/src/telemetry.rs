@@ -22,7 +22,13 @@ use tracing_subscriber::fmt::MakeWriter;
 pub fn init() {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The AWS SDK logs whole requests and items (message text, customer ids) at
+        // TRACE and DEBUG: keep it at INFO whatever level the function runs at.
+        .add_directive(sdk_cap("aws_smithy_runtime"))
+        .add_directive(sdk_cap("aws_smithy_runtime_api"))
+        .add_directive(sdk_cap("aws_sdk_dynamodb"))
+        .add_directive(sdk_cap("hyper_util"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -31,6 +37,12 @@ pub fn init() {
         .with_target(false)
         .without_time() // Lambda stamps every line already.
         .init();
+}
+
+fn sdk_cap(target: &str) -> tracing_subscriber::filter::Directive {
+    format!("{target}=info")
+        .parse()
+        .expect("a target=level directive always parses")
 }
 
 /// Counters a handler bumps while it works; [`Metrics::flush`] writes them as one EMF
