@@ -20,6 +20,13 @@ cd "$RELAY_ROOT"
 
 ensure_python_tools
 
+# The browser test drives Debian's Chromium with playwright-core. Installing them is
+# best effort: without them that one test prints why and skips.
+if [[ "${RELAY_SKIP_BROWSER_DEPS:-0}" != 1 ]]; then
+  "$RELAY_ROOT/infra/scripts/browser-deps.sh" ||
+    echo "==> warning: browser test dependencies could not be installed; the browser test will skip"
+fi
+
 # Test the whole workspace unless the caller picked packages (cargo lets
 # --workspace override -p, so the two must not be combined) or said so already.
 scope=(--workspace)
