@@ -1,6 +1,7 @@
 //! Relay's shared core: the domain rules every function uses, the ports (traits) they
 //! need from the outside world, and the adapters for AWS, Meta and the LLM.
 
+pub mod ai;
 pub mod audit;
 pub mod config;
 pub mod crypto;

@@ -193,6 +193,66 @@ pub fn meta_user_accounts(meta_user_id: &str) -> String {
     format!("METAUSER#{meta_user_id}")
 }
 
+/// AI settings of one account.
+pub fn ai_settings(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(tenant_pk(tenant), format!("AISETTINGS#{account}"))
+}
+
+/// A draft reply on its conversation, by the inbound message it answers.
+pub fn ai_draft(
+    tenant: &TenantId,
+    account: &AccountId,
+    customer: &CustomerId,
+    inbound_millis: i64,
+    inbound_mid: &str,
+) -> Key {
+    Key::new(
+        conversation_messages_pk(tenant, account, customer),
+        format!("{AI_DRAFT_PREFIX}{}#{inbound_mid}", time_sk(inbound_millis)),
+    )
+}
+
+pub const AI_DRAFT_PREFIX: &str = "DRAFT#";
+
+/// GSI1 partition (sparse): an account's drafts waiting for a person, by time.
+pub fn ai_drafts_pending(tenant: &TenantId, account: &AccountId) -> String {
+    format!("{}#DRAFTS", account_pk(tenant, account))
+}
+
+/// The outcome of a reply job, by the inbound message it was about.
+pub fn ai_outcome(
+    tenant: &TenantId,
+    account: &AccountId,
+    customer: &CustomerId,
+    inbound_millis: i64,
+    inbound_mid: &str,
+) -> Key {
+    Key::new(
+        conversation_messages_pk(tenant, account, customer),
+        format!(
+            "{AI_OUTCOME_PREFIX}{}#{inbound_mid}",
+            time_sk(inbound_millis)
+        ),
+    )
+}
+
+pub const AI_OUTCOME_PREFIX: &str = "AIREPLY#";
+
+/// A product (knowledge entry) linked to a conversation.
+pub fn conversation_product(
+    tenant: &TenantId,
+    account: &AccountId,
+    customer: &CustomerId,
+    entry_id: &str,
+) -> Key {
+    Key::new(
+        conversation_messages_pk(tenant, account, customer),
+        format!("{CONVERSATION_PRODUCT_PREFIX}{entry_id}"),
+    )
+}
+
+pub const CONVERSATION_PRODUCT_PREFIX: &str = "PRODUCT#";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 //! cannot move a query into another tenant's partition.
 
 pub mod accounts;
+pub mod ai;
 pub mod inbox;
 pub mod keys;
 

@@ -1,0 +1,440 @@
+//! `relay-stack demo`: walks the main journeys against the running stack and says what
+//! happened at each step. Every check reads the real outcome (the tables in moto, what
+//! the simulator received), with bounded polling.
+//!
+//! 1. A customer DM arrives through a signed webhook and is stored.
+//! 2. The AI answers it at the simulator.
+//! 3. A "..." echo (a person typing in the Instagram app) pauses the AI for the
+//!    conversation, and the next DM gets no automated answer.
+//! 4. A comment arrives and is tagged (stored with its moderation status).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use relay::ids::{AccountId, CommentId, CustomerId, TenantId};
+use relay::store::{Listing, Store};
+use serde_json::{Value, json};
+
+use crate::state::StackInfo;
+
+/// A journey that did not do what it should.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DemoError(String);
+
+/// What the demo found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+struct Ctx {
+    http: reqwest::Client,
+    store: Store,
+    sim: String,
+    tenant: TenantId,
+    account: AccountId,
+}
+
+/// Runs the journeys and prints each step. Returns how many passed and failed.
+pub async fn run(info: &StackInfo) -> Report {
+    let mut report = Report::default();
+    let say = |text: &str| println!("{text}");
+    let Some(demo) = &info.demo else {
+        say("The stack was started without the demo tenant (--no-demo); nothing to walk.");
+        report.skipped = 4;
+        return report;
+    };
+    let Some(account) = demo.instagram_account_id.as_deref() else {
+        say("The demo tenant has no connected Instagram account:");
+        for gap in &info.gaps {
+            say(&format!("  - {gap}"));
+        }
+        report.skipped = 4;
+        return report;
+    };
+    let sdk = relay_local_aws::local_aws::sdk_config_for(&info.aws_endpoint_url).await;
+    let Some(main) = info.tables.get("main") else {
+        say("stack.json names no main table");
+        report.failed = 1;
+        return report;
+    };
+    let ctx = Ctx {
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client always builds"),
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), main.clone()),
+        sim: info.meta_simulator_url.clone(),
+        tenant: TenantId::parse(&demo.tenant_id).expect("stack.json holds a valid tenant id"),
+        account: AccountId::parse(account).expect("stack.json holds a valid account id"),
+    };
+    let customer = format!("9{:015}", rand::thread_rng().gen_range(0..10u64.pow(15)));
+    let customer_id = CustomerId::parse(&customer).expect("digits are a valid customer id");
+    let ai_wired = info.functions.iter().any(|f| f.binary == "ai-reply");
+
+    say(&format!(
+        "Demo against {} (tenant {}, Instagram account {account}, customer {customer})\n",
+        info.api_url, demo.tenant_id
+    ));
+
+    // 1 ------------------------------------------------------------------------
+    say("[1/4] A customer DM arrives through a signed webhook and is stored");
+    let question = "Hi! What are your opening hours?";
+    let first = match step(&mut report, ctx.dm(&customer, question, info)).await {
+        Some((mid, status)) => {
+            say(&format!(
+                "      ok  the simulator signed the webhook (X-Hub-Signature-256) and {} answered {status}",
+                info.webhook_url
+            ));
+            match step(&mut report, ctx.stored(&customer_id, &mid)).await {
+                Some(took) => say(&format!(
+                    "      ok  ingest stored message {mid} in conversation {customer} ({:.1} s after delivery)",
+                    took.as_secs_f64()
+                )),
+                None => return finish(report),
+            }
+            Some(mid)
+        }
+        None => None,
+    };
+    if first.is_none() {
+        return finish(report);
+    }
+
+    // 2 ------------------------------------------------------------------------
+    say("[2/4] The AI answers it at the simulator");
+    if ai_wired {
+        if let Some((text, took)) = step(
+            &mut report,
+            ctx.reply_after(&customer, 0, Duration::from_secs(60)),
+        )
+        .await
+        {
+            say(&format!(
+                "      ok  the simulator received a reply {:.1} s later (replies wait out the debounce window): {text:?}",
+                took.as_secs_f64()
+            ));
+        }
+    } else {
+        say("      skipped: template.yaml wires no ai-reply function yet");
+        report.skipped += 1;
+    }
+
+    // 3 ------------------------------------------------------------------------
+    say("[3/4] A \"...\" echo pauses the AI");
+    let sent_before = ctx.replies_to(&customer).await.len();
+    if step(&mut report, ctx.echo(&customer, info)).await.is_some() {
+        match step(&mut report, ctx.paused(&customer_id)).await {
+            Some(reason) => say(&format!(
+                "      ok  the business typed \"...\" in the Instagram app: the conversation is paused ({reason})"
+            )),
+            None => return finish(report),
+        }
+        if ai_wired {
+            if let Some((mid, _)) = step(
+                &mut report,
+                ctx.dm(&customer, "And do you ship to Austria?", info),
+            )
+            .await
+            {
+                if let Some(outcome) = step(&mut report, ctx.outcome_of(&customer_id, &mid)).await {
+                    let sent_after = ctx.replies_to(&customer).await.len();
+                    if sent_after == sent_before {
+                        say(&format!(
+                            "      ok  the next DM got no automated answer: ai-reply recorded {outcome}"
+                        ));
+                    } else {
+                        say("      FAILED  the AI answered although the conversation is paused");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    // 4 ------------------------------------------------------------------------
+    say("[4/4] A comment arrives and is tagged");
+    if let Some(comment) = step(&mut report, ctx.comment(info)).await {
+        if let Some(status) = step(&mut report, ctx.comment_status(&comment)).await {
+            let moderated = info.functions.iter().any(|f| f.binary == "moderation");
+            say(&format!(
+                "      ok  comment {comment} stored and tagged \"{status}\"{}",
+                if moderated {
+                    ""
+                } else {
+                    " (the moderation function is not in template.yaml yet, so no classification beyond new)"
+                }
+            ));
+        }
+    }
+    finish(report)
+}
+
+fn finish(report: Report) -> Report {
+    println!(
+        "\n{} passed, {} failed{}",
+        report.passed,
+        report.failed,
+        if report.skipped > 0 {
+            format!(", {} skipped", report.skipped)
+        } else {
+            String::new()
+        }
+    );
+    report
+}
+
+/// Runs one check, printing its failure.
+async fn step<T>(
+    report: &mut Report,
+    check: impl Future<Output = Result<T, DemoError>>,
+) -> Option<T> {
+    match check.await {
+        Ok(value) => {
+            report.passed += 1;
+            Some(value)
+        }
+        Err(DemoError(why)) => {
+            println!("      FAILED  {why}");
+            report.failed += 1;
+            None
+        }
+    }
+}
+
+/// Polls `check` every 250 ms until it gives a value or `limit` passes.
+async fn poll<T, F, Fut>(
+    limit: Duration,
+    what: &str,
+    mut check: F,
+) -> Result<(T, Duration), DemoError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Ok((value, started.elapsed()));
+        }
+        if started.elapsed() > limit {
+            return Err(DemoError(format!("{what} (waited {} s)", limit.as_secs())));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl Ctx {
+    async fn admin(&self, path: &str, body: Value) -> Result<Value, DemoError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.sim))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| DemoError(format!("the simulator is not reachable: {e}")))?;
+        let status = response.status();
+        let value: Value = response
+            .json()
+            .await
+            .map_err(|e| DemoError(format!("{path}: {e}")))?;
+        if !status.is_success() {
+            return Err(DemoError(format!("{path} answered {status}: {value}")));
+        }
+        Ok(value)
+    }
+
+    /// Has the simulator send one webhook; the delivery's body and final status.
+    async fn send(&self, event: Value, info: &StackInfo) -> Result<(Value, u16), DemoError> {
+        let out = self.admin("/_sim/webhooks/send", event).await?;
+        let delivery = &out["deliveries"][0];
+        let status = delivery["attempts"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|a| a["status"].as_u64())
+            .unwrap_or(0);
+        if delivery["ok"] != json!(true) {
+            return Err(DemoError(format!(
+                "{} did not accept the webhook (last status {status})",
+                info.webhook_url
+            )));
+        }
+        let body = match &delivery["body"] {
+            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            other => other.clone(),
+        };
+        Ok((body, u16::try_from(status).unwrap_or(0)))
+    }
+
+    async fn dm(
+        &self,
+        customer: &str,
+        text: &str,
+        info: &StackInfo,
+    ) -> Result<(String, u16), DemoError> {
+        let (body, status) = self
+            .send(
+                json!({"kind": "dm", "account_id": self.account.as_str(), "customer_id": customer, "text": text}),
+                info,
+            )
+            .await?;
+        let mid = body["entry"][0]["messaging"][0]["message"]["mid"]
+            .as_str()
+            .ok_or_else(|| DemoError("the simulator's webhook carried no message id".into()))?;
+        Ok((mid.to_owned(), status))
+    }
+
+    async fn echo(&self, customer: &str, info: &StackInfo) -> Result<(), DemoError> {
+        self.send(
+            json!({"kind": "echo", "account_id": self.account.as_str(), "customer_id": customer, "text": "..."}),
+            info,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn comment(&self, info: &StackInfo) -> Result<String, DemoError> {
+        let (body, _) = self
+            .send(
+                json!({"kind": "comment", "account_id": self.account.as_str(), "from_username": "happy.customer", "text": "Love the new mugs! Do you ship to Austria?"}),
+                info,
+            )
+            .await?;
+        body["entry"][0]["changes"][0]["value"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                DemoError("the simulator's comment webhook carried no comment id".into())
+            })
+    }
+
+    async fn stored(&self, customer: &CustomerId, mid: &str) -> Result<Duration, DemoError> {
+        poll(
+            Duration::from_secs(30),
+            "the message was not stored",
+            || async {
+                let page = self
+                    .store
+                    .list_messages(&self.tenant, &self.account, customer, &Listing::default())
+                    .await
+                    .ok()?;
+                page.items
+                    .iter()
+                    .any(|m| m.mid.as_str() == mid)
+                    .then_some(())
+            },
+        )
+        .await
+        .map(|(_, took)| took)
+    }
+
+    /// Texts the simulator's Send API received for `customer`.
+    async fn replies_to(&self, customer: &str) -> Vec<String> {
+        let Ok(response) = self
+            .http
+            .get(format!(
+                "{}/_sim/messages?account_id={}",
+                self.sim,
+                self.account.as_str()
+            ))
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        let messages: Value = response.json().await.unwrap_or(Value::Null);
+        messages
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["recipient"]["id"] == json!(customer))
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    async fn reply_after(
+        &self,
+        customer: &str,
+        before: usize,
+        limit: Duration,
+    ) -> Result<(String, Duration), DemoError> {
+        poll(limit, "no reply reached the simulator", || async {
+            self.replies_to(customer).await.get(before).cloned()
+        })
+        .await
+    }
+
+    async fn paused(&self, customer: &CustomerId) -> Result<String, DemoError> {
+        poll(
+            Duration::from_secs(30),
+            "the conversation was not paused",
+            || async {
+                let conversation = self
+                    .store
+                    .get_conversation(&self.tenant, &self.account, customer)
+                    .await
+                    .ok()??;
+                conversation.paused.then(|| {
+                    conversation
+                        .paused_reason
+                        .unwrap_or_else(|| "paused".into())
+                })
+            },
+        )
+        .await
+        .map(|(reason, _)| reason)
+    }
+
+    async fn outcome_of(&self, customer: &CustomerId, mid: &str) -> Result<String, DemoError> {
+        poll(
+            Duration::from_secs(60),
+            "ai-reply recorded no outcome for the DM",
+            || async {
+                let page = self
+                    .store
+                    .list_reply_outcomes(&self.tenant, &self.account, customer, &Listing::default())
+                    .await
+                    .ok()?;
+                page.items
+                    .iter()
+                    .find(|o| o.inbound_mid.as_str() == mid)
+                    .map(|o| {
+                        format!(
+                            "{:?}{}",
+                            o.status,
+                            o.reason
+                                .as_deref()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        )
+                    })
+            },
+        )
+        .await
+        .map(|(outcome, _)| outcome)
+    }
+
+    async fn comment_status(&self, comment: &str) -> Result<String, DemoError> {
+        let id = CommentId::parse(comment)
+            .map_err(|e| DemoError(format!("comment id {comment}: {e}")))?;
+        poll(
+            Duration::from_secs(30),
+            "the comment was not stored",
+            || async {
+                let stored = self
+                    .store
+                    .get_comment(&self.tenant, &self.account, &id)
+                    .await
+                    .ok()??;
+                Some(stored.status.as_str().to_owned())
+            },
+        )
+        .await
+        .map(|(status, _)| status)
+    }
+}

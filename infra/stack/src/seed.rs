@@ -1,0 +1,435 @@
+//! The demo tenant: created by the operator command `onboarding-link` (which also signs
+//! its onboarding link), connected to a simulated Instagram account through the real
+//! OAuth flow (onboarding page -> Connect -> the simulator's dialog -> Allow -> Relay's
+//! callback, all over HTTP through the router), then given an API key, AI replies in
+//! auto mode and a few knowledge entries.
+//!
+//! Each step that cannot run because a piece is not there yet (the oauth function not
+//! wired in template.yaml) is reported as a gap, and the rest still runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use relay::ai::knowledge::{
+    Availability, EntryId, Faq, KnowledgeEntry, KnowledgeKind, Price, Product,
+};
+use relay::ai::settings::AiSettings;
+use relay::ids::{AccountId, TenantId};
+use relay::inbox::AiMode;
+use relay::store::{Listing, Store, keys};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::logs::Logs;
+use crate::state::Demo;
+
+pub const DEMO_TENANT: &str = "demo";
+pub const DEMO_TENANT_NAME: &str = "Demo Shop";
+pub const DEMO_USERNAME: &str = "demo.shop";
+
+/// Why seeding stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("{step}: {reason}")]
+    Step { step: &'static str, reason: String },
+}
+
+fn step(step: &'static str) -> impl Fn(String) -> SeedError {
+    move |reason| SeedError::Step { step, reason }
+}
+
+/// What seeding needs.
+pub struct Seed<'a> {
+    pub store: Store,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub main_table: String,
+    pub sim_url: &'a str,
+    /// The operator command, and the environment it runs with (the oauth function's).
+    pub onboarding_link: Option<(&'a Path, &'a BTreeMap<String, String>)>,
+    pub logs: Logs,
+}
+
+/// The seeded tenant, the onboarding link, and what could not be done.
+pub struct Seeded {
+    pub demo: Demo,
+    pub onboarding_url: Option<String>,
+    pub gaps: Vec<String>,
+}
+
+impl Seed<'_> {
+    pub async fn run(&self) -> Result<Seeded, SeedError> {
+        let tenant = TenantId::parse(DEMO_TENANT).expect("the demo tenant id is valid");
+        let mut gaps = Vec::new();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("a plain HTTP client always builds");
+
+        // The Instagram professional account the simulator's dialog logs in as.
+        let user: Value = http
+            .post(format!("{}/_sim/ig-users", self.sim_url))
+            .json(&json!({"username": DEMO_USERNAME, "name": DEMO_TENANT_NAME, "followers_count": 1520}))
+            .send()
+            .await
+            .map_err(|e| step("create the simulated Instagram account")(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| step("create the simulated Instagram account")(e.to_string()))?;
+        let ig_user_id = user["user_id"].as_str().map(str::to_owned);
+
+        let mut onboarding_url = None;
+        let mut account_id = None;
+        match self.onboarding_link {
+            None => gaps.push(
+                "demo onboarding: template.yaml wires no oauth function (binary oauth) with the \
+                 onboarding routes yet, so the demo tenant has no connected account"
+                    .into(),
+            ),
+            Some((program, env)) => {
+                let link = issue_link(program, env).await?;
+                self.logs.line(
+                    "stack",
+                    "demo tenant: onboarding link issued; connecting through OAuth",
+                );
+                let connected = connect(&http, &link, self.sim_url).await?;
+                self.logs.line(
+                    "stack",
+                    &format!("demo tenant: OAuth callback answered: {connected}"),
+                );
+                let accounts = self
+                    .store
+                    .list_accounts(&tenant, &Listing::default())
+                    .await
+                    .map_err(|e| step("read the connected account")(e.to_string()))?;
+                let account = accounts
+                    .items
+                    .into_iter()
+                    .find(|a| Some(a.account_id.as_str()) == ig_user_id.as_deref())
+                    .ok_or_else(|| {
+                        step("connect the demo account")(
+                            "the OAuth flow finished but no account of the simulated user was stored"
+                                .into(),
+                        )
+                    })?;
+                account_id = Some(account.account_id.clone());
+                onboarding_url = Some(link);
+            }
+        }
+
+        if let Some(account) = &account_id {
+            self.ai_settings(&tenant, account).await?;
+        } else if self.onboarding_link.is_some() {
+            gaps.push("demo AI settings: no connected account".into());
+        }
+        self.knowledge(&tenant).await?;
+        let api_key = self.api_key(&tenant).await?;
+        Ok(Seeded {
+            demo: Demo {
+                tenant_id: DEMO_TENANT.into(),
+                api_key,
+                instagram_account_id: account_id.map(|a| a.as_str().to_owned()),
+                page_id: None,
+                instagram_username: Some(DEMO_USERNAME.into()),
+            },
+            onboarding_url,
+            gaps,
+        })
+    }
+
+    async fn ai_settings(&self, tenant: &TenantId, account: &AccountId) -> Result<(), SeedError> {
+        let settings = AiSettings {
+            mode: AiMode::Auto,
+            business_name: Some(DEMO_TENANT_NAME.into()),
+            persona: "A warm, brief assistant for Demo Shop's Instagram messages.".into(),
+            rules: vec!["Never promise a delivery date.".into()],
+            updated_at: now_ms(),
+            ..AiSettings::default()
+        };
+        self.store
+            .put_ai_settings(tenant, account, &settings)
+            .await
+            .map_err(|e| step("store the AI settings")(e.to_string()))
+    }
+
+    async fn knowledge(&self, tenant: &TenantId) -> Result<(), SeedError> {
+        let faq = |id: &str, question: &str, answer: &str| {
+            (
+                id.to_owned(),
+                KnowledgeKind::Faq(Faq {
+                    question: question.into(),
+                    answer: answer.into(),
+                }),
+                vec!["faq".to_owned()],
+            )
+        };
+        let product =
+            |id: &str, name: &str, sku: &str, price: &str, availability, description: &str| {
+                (
+                    id.to_owned(),
+                    KnowledgeKind::Product(Product {
+                        name: name.into(),
+                        sku: Some(sku.into()),
+                        price: Some(Price::parse(price, "EUR").expect("demo prices are valid")),
+                        availability,
+                        url: Some(format!("https://shop.example/{id}")),
+                        description: Some(description.into()),
+                    }),
+                    vec!["product".to_owned()],
+                )
+            };
+        let entries = [
+            faq(
+                "opening-hours",
+                "What are your opening hours?",
+                "Our shop is open Monday to Friday 9:00-18:00 and Saturday 10:00-14:00; closed on Sundays.",
+            ),
+            faq(
+                "shipping",
+                "How much is shipping and how long does it take?",
+                "Shipping within the EU costs 4.90 EUR and is free from 50 EUR; parcels arrive in 2-4 working days.",
+            ),
+            product(
+                "linen-tote",
+                "Linen Tote Bag",
+                "TOTE-01",
+                "24.00",
+                Availability::InStock,
+                "A sturdy natural linen tote with inner pocket.",
+            ),
+            product(
+                "ceramic-mug",
+                "Ceramic Mug",
+                "MUG-02",
+                "14.50",
+                Availability::InStock,
+                "Hand-glazed stoneware mug, 350 ml, dishwasher safe.",
+            ),
+            product(
+                "wool-scarf",
+                "Merino Wool Scarf",
+                "SCARF-03",
+                "39.00",
+                Availability::Preorder,
+                "Soft merino scarf in three colours; ships from next month.",
+            ),
+        ];
+        for (id, entry, tags) in entries {
+            let entry = KnowledgeEntry {
+                tenant_id: tenant.clone(),
+                entry_id: EntryId::parse(id).expect("demo entry ids are valid"),
+                entry,
+                tags,
+                updated_at: now_ms(),
+            };
+            self.store
+                .put_knowledge(tenant, &entry)
+                .await
+                .map_err(|e| step("store a knowledge entry")(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// A new API key for the tenant, stored as the data model says: only its SHA-256
+    /// (`APIKEY#<hash>`), pointing at the tenant and a role.
+    async fn api_key(&self, tenant: &TenantId) -> Result<String, SeedError> {
+        let secret: String = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect();
+        let api_key = format!("rly_{DEMO_TENANT}_{secret}");
+        let hash = hex::encode(Sha256::digest(api_key.as_bytes()));
+        let key = keys::api_key(&hash);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        self.dynamodb
+            .put_item()
+            .table_name(&self.main_table)
+            .item("pk", s(&key.pk))
+            .item("sk", s(&key.sk))
+            .item("tenant_id", s(tenant.as_str()))
+            .item("role", s("owner"))
+            .item("name", s("demo key (local stack)"))
+            .item("key_prefix", s(&api_key[..12]))
+            .item("created_at", AttributeValue::N(now_ms().to_string()))
+            .send()
+            .await
+            .map_err(|e| {
+                step("store the API key")(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        Ok(api_key)
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+/// Runs `onboarding-link --tenant demo --name "Demo Shop"`; its stdout is the link.
+async fn issue_link(program: &Path, env: &BTreeMap<String, String>) -> Result<String, SeedError> {
+    let out = tokio::process::Command::new(program)
+        .args([
+            "--tenant",
+            DEMO_TENANT,
+            "--name",
+            DEMO_TENANT_NAME,
+            "--days",
+            "30",
+        ])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .envs(env)
+        .output()
+        .await
+        .map_err(|e| step("run onboarding-link")(format!("{}: {e}", program.display())))?;
+    if !out.status.success() {
+        return Err(step("run onboarding-link")(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
+    }
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !link.starts_with("http") {
+        return Err(step("run onboarding-link")("it printed no link".into()));
+    }
+    Ok(link)
+}
+
+/// Walks the onboarding like a person: open the page, press Connect with Instagram,
+/// press Allow on Meta's dialog, follow the redirect back to Relay's callback. Returns
+/// the callback page's status.
+async fn connect(http: &reqwest::Client, link: &str, sim_url: &str) -> Result<u16, SeedError> {
+    let fail = step("connect the demo account through OAuth");
+    let get = |url: String| async move {
+        let response = http.get(&url).send().await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, location, body))
+    };
+    let (status, _, page) = get(link.to_owned()).await.map_err(&fail)?;
+    if status != 200 {
+        return Err(fail(format!("the onboarding page answered {status}")));
+    }
+    let start = attribute(&page, "id=\"connect-instagram\"", "href")
+        .ok_or_else(|| fail("the onboarding page has no Connect with Instagram button".into()))?;
+    let (status, location, _) = get(start).await.map_err(&fail)?;
+    let dialog = match (status, location) {
+        (302 | 303, Some(location)) => location,
+        (status, _) => {
+            return Err(fail(format!(
+                "OAuth start answered {status}, not a redirect"
+            )));
+        }
+    };
+    let (status, _, dialog_page) = get(dialog).await.map_err(&fail)?;
+    if status != 200 {
+        return Err(fail(format!("the simulator's dialog answered {status}")));
+    }
+    let action = attribute(&dialog_page, "<form", "action")
+        .ok_or_else(|| fail("the dialog has no form".into()))?;
+    let mut form = hidden_inputs(&dialog_page);
+    form.push(("decision".into(), "allow".into()));
+    let action = if action.starts_with("http") {
+        action
+    } else {
+        format!("{sim_url}{action}")
+    };
+    let response = http
+        .post(action)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let callback = match (
+        response.status().as_u16(),
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        (302 | 303, Some(location)) => location.to_owned(),
+        (status, _) => return Err(fail(format!("Allow answered {status}, not a redirect"))),
+    };
+    let (status, _, body) = get(callback).await.map_err(&fail)?;
+    if status != 200 {
+        let excerpt: String = body.chars().take(300).collect();
+        return Err(fail(format!("the callback answered {status}: {excerpt}")));
+    }
+    Ok(status)
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of `attribute` in the first tag that contains `marker`.
+fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
+    let at = html.find(marker)?;
+    let tag_start = html[..=at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let needle = format!("{attribute}=\"");
+    let value_start = tag.find(&needle)? + needle.len();
+    let value_end = value_start + tag[value_start..].find('"')?;
+    Some(unescape(&tag[value_start..value_end]))
+}
+
+/// Every hidden input of a form, as a browser submits them.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.match_indices("<input type=\"hidden\"")
+        .filter_map(|(at, _)| {
+            let tag = &html[at..=at + html[at..].find('>')?];
+            Some((
+                attribute(tag, "name=", "name")?,
+                attribute(tag, "name=", "value")?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_read_as_a_browser_submits_them() {
+        let html = r#"<form method="post" action="/www.instagram.com/oauth/authorize"><input type="hidden" name="client_id" value="1&amp;2"><input type="hidden" name="state" value="s"><button name="decision" value="allow">Allow</button></form>"#;
+        assert_eq!(
+            attribute(html, "<form", "action").as_deref(),
+            Some("/www.instagram.com/oauth/authorize")
+        );
+        assert_eq!(
+            hidden_inputs(html),
+            vec![
+                ("client_id".to_owned(), "1&2".to_owned()),
+                ("state".to_owned(), "s".to_owned())
+            ]
+        );
+        let page = r#"<a class="button" id="connect-instagram" href="http://x/oauth/start?link=a&amp;provider=instagram">"#;
+        assert_eq!(
+            attribute(page, "id=\"connect-instagram\"", "href").as_deref(),
+            Some("http://x/oauth/start?link=a&provider=instagram")
+        );
+    }
+}
