@@ -952,6 +952,20 @@ async fn asking_for_a_person_pauses_raises_the_event_and_sends_the_handoff_once(
 }
 
 #[tokio::test]
+async fn a_late_request_for_a_person_still_reaches_the_team_without_a_handoff() {
+    let ai = Ai::start(AiMode::Auto, Brain::Llm).await;
+    let bus = bus_to_queue(&ai.p, "EscalationCreated").await;
+    let mid = ai.says("please let me talk to a real person").await;
+    ai.ingest().await;
+    ai.clock.advance(40).await;
+    ai.reply().await;
+    assert!(ai.conversation().await.paused, "the team takes over");
+    assert_eq!(bus_events(&ai.p, &bus).await.len(), 1);
+    assert!(ai.sent().await.is_empty(), "a late hand-off is not sent");
+    assert_eq!(ai.outcome(&mid).await.status, OutcomeStatus::Escalated);
+}
+
+#[tokio::test]
 async fn escalation_words_work_in_several_languages_and_the_tenants_own() {
     for (text, via) in [
         ("İnsanla konuşmak istiyorum lütfen", "turkish"),

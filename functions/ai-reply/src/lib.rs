@@ -494,6 +494,27 @@ impl AiReply {
                 self.metrics.count("SendUnknown", 1);
                 return Ok(Handled::Skipped("send_unknown"));
             }
+            Decision::Skip(reason @ (SkipReason::DeadlinePassed | SkipReason::WindowClosed)) => {
+                // Too late to answer; but a customer asking for a person must still reach
+                // the team (without the hand-off message: it would be late too).
+                let history = self.recent_messages(job, settings.history_messages).await?;
+                let pending: Vec<String> = pending_messages(&history)
+                    .iter()
+                    .filter_map(readable_text)
+                    .collect();
+                if asks_for_person(&settings, &pending) {
+                    return self
+                        .escalate(
+                            job,
+                            &settings,
+                            decision,
+                            outcome,
+                            "customer_asked_for_human",
+                        )
+                        .await;
+                }
+                return self.skip(outcome, reason).await;
+            }
             Decision::Skip(reason) => return self.skip(outcome, reason).await,
             Decision::Reply | Decision::Draft => {}
         }
@@ -510,12 +531,7 @@ impl AiReply {
             .filter_map(readable_text)
             .collect();
 
-        let words = EscalationWords::new(
-            &settings.escalation_words,
-            settings.default_escalation_words,
-        );
-        if let Some(asked) = detect_escalation(&pending, &words) {
-            info!(matched = %asked.matched, "the customer asked for a person");
+        if asks_for_person(&settings, &pending) {
             return self
                 .escalate(
                     job,
@@ -565,18 +581,22 @@ impl AiReply {
                 .escalate(job, &settings, decision, outcome, "ai_cannot_help")
                 .await;
         }
-        self.link_products(job, &prompt, &reply).await?;
         let origin = AiOrigin {
             model: reply.model.clone(),
             latency_ms: reply.latency_ms,
         };
-        match decision {
+        let handled = match decision {
             Decision::Draft => {
                 self.save_draft(job, mode, outcome, &reply, parts, origin, &prompt)
-                    .await
+                    .await?
             }
-            _ => self.send_reply(job, &settings, outcome, parts).await,
+            _ => self.send_reply(job, &settings, outcome, parts).await?,
+        };
+        // After the reply, off its critical path; a lost link is not worth a retry.
+        if let Err(e) = self.link_products(job, &prompt, &reply).await {
+            warn!(error = %e, "products mentioned were not linked to the conversation");
         }
+        Ok(handled)
     }
 
     /// The conversation's last `n` messages, oldest first.
@@ -700,7 +720,8 @@ impl AiReply {
             .filter(|m| !m.is_empty());
         if let (Decision::Reply, Some(text), true) = (decision, handoff, in_time) {
             let parts = fit_reply(text, MAX_TEXT_BYTES, relay::ai::LongReplies::Shorten);
-            match self.deliver(job, &parts).await? {
+            let sender = self.sender(job).await?;
+            match self.deliver(job, &parts, sender).await? {
                 Delivery::Sent(mids) => {
                     outcome.sent_mids = mids.iter().map(|m| m.to_string()).collect();
                     outcome.pending_texts = parts;
@@ -787,19 +808,26 @@ impl AiReply {
     ) -> Result<Handled, JobError> {
         // Drafting took time: a newer message, a takeover or a mode change may have come
         // in, and the deadline must still hold for the send.
-        let fresh = self
-            .store
-            .get_conversation(&job.tenant_id, &job.account_id, &job.customer_id)
-            .await?
-            .unwrap_or_default();
+        let (fresh, sender) = futures::join!(
+            self.store
+                .get_conversation(&job.tenant_id, &job.account_id, &job.customer_id),
+            self.sender(job),
+        );
+        let fresh = fresh?.unwrap_or_default();
+        let sender = sender?;
         let now = self.clock.now_ms();
         match decide(&self.situation(job, settings, &fresh, false, now, self.send_limits())) {
             Decision::Reply => {}
             Decision::Skip(reason) => return self.skip(outcome, reason).await,
             // Switched to shadow while drafting: a person decides.
-            Decision::Draft => return self.skip(outcome, SkipReason::AiOff).await,
+            Decision::Draft => {
+                outcome.status = OutcomeStatus::Skipped;
+                outcome.reason = Some("mode_changed".into());
+                self.save(&mut outcome).await?;
+                return Ok(Handled::Skipped("mode_changed"));
+            }
         }
-        match self.deliver(job, &parts).await? {
+        match self.deliver(job, &parts, sender).await? {
             Delivery::Sent(mids) => {
                 outcome.status = OutcomeStatus::Sent;
                 outcome.reason = None;
@@ -902,28 +930,41 @@ impl AiReply {
         Ok(())
     }
 
-    /// Claim the message, then send `parts` in order. Account and token are read first,
-    /// so a job that cannot send leaves the claim untaken.
-    async fn deliver(&self, job: &AiReplyJob, parts: &[String]) -> Result<Delivery, JobError> {
+    /// The account and a usable token to send with, or why the account cannot send now.
+    async fn sender(
+        &self,
+        job: &AiReplyJob,
+    ) -> Result<Result<(Account, AccessToken), &'static str>, JobError> {
         let Some(account) = self
             .store
             .get_account(&job.tenant_id, &job.account_id)
             .await?
         else {
-            return Ok(Delivery::Unavailable("account_missing"));
+            return Ok(Err("account_missing"));
         };
         let token = match self.tokens.access_token(&account).await {
             Ok(token) => token,
             Err(TokenError::Store(e)) => return Err(e.into()),
             Err(TokenError::Crypto(e)) => return Err(JobError::Token(e.to_string())),
-            Err(TokenError::NotFound) => return Ok(Delivery::Unavailable("account_missing")),
-            Err(TokenError::NotConnected(_)) => {
-                return Ok(Delivery::Unavailable("account_not_connected"));
-            }
-            Err(TokenError::NoToken) => return Ok(Delivery::Unavailable("account_has_no_token")),
-            Err(TokenError::NeedsReconnect { .. }) => {
-                return Ok(Delivery::Unavailable("account_needs_reconnect"));
-            }
+            Err(TokenError::NotFound) => return Ok(Err("account_missing")),
+            Err(TokenError::NotConnected(_)) => return Ok(Err("account_not_connected")),
+            Err(TokenError::NoToken) => return Ok(Err("account_has_no_token")),
+            Err(TokenError::NeedsReconnect { .. }) => return Ok(Err("account_needs_reconnect")),
+        };
+        Ok(Ok((account, token)))
+    }
+
+    /// Claim the message, then send `parts` in order. The sender is resolved first, so a
+    /// job whose account cannot send leaves the claim untaken.
+    async fn deliver(
+        &self,
+        job: &AiReplyJob,
+        parts: &[String],
+        sender: Result<(Account, AccessToken), &'static str>,
+    ) -> Result<Delivery, JobError> {
+        let (account, token) = match sender {
+            Ok(sender) => sender,
+            Err(reason) => return Ok(Delivery::Unavailable(reason)),
         };
         let now = self.clock.now_ms();
         let ttl = now / 1000 + self.settings.claim_ttl.as_secs() as i64;
@@ -1067,6 +1108,23 @@ impl AiReply {
     }
 }
 
+/// Whether the customer's unanswered messages ask for a person, in the tenant's words or
+/// the multilingual defaults.
+fn asks_for_person(settings: &AiSettings, pending: &[String]) -> bool {
+    let words = EscalationWords::new(
+        &settings.escalation_words,
+        settings.default_escalation_words,
+    );
+    match detect_escalation(pending, &words) {
+        Some(asked) => {
+            // The matched pattern is the tenant's vocabulary, not the customer's text.
+            info!(matched = %asked.matched, "the customer asked for a person");
+            true
+        }
+        None => false,
+    }
+}
+
 fn conversation_target(job: &AiReplyJob) -> String {
     format!(
         "conversation:{}:{}",
@@ -1088,6 +1146,9 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(events_dir()).expect("events/ai-reply exists") {
             let path = entry.expect("readable entry").path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
             let raw = std::fs::read_to_string(&path).expect("readable sample");
             let event: SqsEvent = serde_json::from_str(&raw)
                 .unwrap_or_else(|e| panic!("{} is not an SQS event: {e}", path.display()));

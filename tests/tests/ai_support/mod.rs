@@ -406,9 +406,11 @@ pub fn build_handler(
     ))
     .expect("the Graph client builds");
     let bus = EventBus::new(p.aws.eventbridge(), p.aws.event_bus.clone());
+    // As in production: opened data keys are cached, so replies do not each call KMS.
     let tokens = Tokens::new(
         p.store.clone(),
-        EnvelopeCipher::new(p.aws.kms(), p.aws.token_key_id.clone()),
+        EnvelopeCipher::new(p.aws.kms(), p.aws.token_key_id.clone())
+            .with_cache(relay::crypto::CacheLimits::default()),
         graph.clone(),
         p.audit.clone(),
         bus.clone(),
