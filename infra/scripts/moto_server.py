@@ -21,6 +21,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.core.model_instances import reset_model_data
 from werkzeug.serving import run_simple
 
 
@@ -34,7 +35,12 @@ class DynamoDbOneAtATime:
             with self.lock:
                 # Consume the response inside the lock: the write happens while the
                 # body is produced.
-                return list(self.app(environ, start_response))
+                body = list(self.app(environ, start_response))
+                # moto records every model instance it creates for its dashboard and
+                # never lets go; a transaction copies whole tables, so a long run
+                # would grow without bound. Relay never reads that list.
+                reset_model_data()
+                return body
         return self.app(environ, start_response)
 
 
