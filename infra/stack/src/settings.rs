@@ -132,7 +132,12 @@ impl Settings {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let tools = Tools {
-            moto_server: path_or("RELAY_STACK_MOTO_SERVER", venv_bin.join("moto_server")),
+            // The launcher applies DynamoDB calls one at a time, so conditional writes
+            // are atomic as on AWS (plain moto_server does not lock its backend).
+            moto_server: path_or(
+                "RELAY_STACK_MOTO_SERVER",
+                root.join("infra").join("scripts").join("moto-server"),
+            ),
             cargo_lambda: path_or("RELAY_STACK_CARGO_LAMBDA", venv_bin.join("cargo-lambda")),
             cargo: path_or("CARGO", PathBuf::from("cargo")),
             target_bin: target_dir.join("debug"),
