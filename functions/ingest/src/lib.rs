@@ -25,7 +25,7 @@ use relay::inbox::{
 use relay::jobs::{AiReplyJob, JobQueue, ModerationJob};
 use relay::store::accounts::Channel;
 use relay::store::inbox::{Applied, Recorded};
-use relay::store::{Store, StoreError};
+use relay::store::{Store, StoreError, keys};
 use relay::telemetry::Metrics;
 use relay::webhook::{
     AttachmentKind, Event, EventKind, EventSource, Message, Platform, ReactionAction, ReadMarker,
@@ -442,8 +442,15 @@ impl Ingest {
         // Queue the AI job for a new message, and again for a duplicate whose job was
         // never queued (a crash between store and queue): ai-reply claims each message
         // once, so a second job can never send twice.
-        let needs_job = match recorded {
-            Recorded::New => true,
+        // A new message's key is known; a duplicate's comes from its mid pointer.
+        let job_key = match recorded {
+            Recorded::New => Some(keys::message(
+                &message.tenant_id,
+                &message.account_id,
+                &message.customer_id,
+                message.timestamp_ms,
+                message.mid.as_str(),
+            )),
             Recorded::Duplicate => self
                 .store
                 .find_message(
@@ -452,9 +459,10 @@ impl Ingest {
                     message.mid.as_str(),
                 )
                 .await?
-                .is_some_and(|(_, m)| !m.jobs_enqueued),
+                .filter(|(_, m)| !m.jobs_enqueued)
+                .map(|(key, _)| key),
         };
-        if needs_job {
+        if let Some(key) = job_key {
             let job = AiReplyJob {
                 tenant_id: message.tenant_id.clone(),
                 account_id: message.account_id.clone(),
@@ -465,17 +473,7 @@ impl Ingest {
             self.replies
                 .send(&job, self.settings.debounce.as_secs() as u32)
                 .await?;
-            if let Some((key, _)) = self
-                .store
-                .find_message(
-                    &message.tenant_id,
-                    &message.account_id,
-                    message.mid.as_str(),
-                )
-                .await?
-            {
-                self.store.mark_jobs_enqueued(&key).await?;
-            }
+            self.store.mark_jobs_enqueued(&key).await?;
             self.metrics.count("AiJobsQueued", 1);
         }
         Ok(())
