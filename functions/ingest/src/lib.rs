@@ -628,11 +628,11 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// A stable short digest: the dedupe key of a rejected item must be the same in every
+/// process and every release, or a redelivery would be kept twice.
 fn hash(raw: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    raw.hash(&mut h);
-    format!("{:016x}", h.finish())
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(raw.as_bytes())[..8])
 }
 
 fn attachment_kind(kind: &AttachmentKind) -> String {
