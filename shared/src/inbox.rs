@@ -196,6 +196,45 @@ pub struct StoredComment {
     pub status: CommentStatus,
     pub created_at: i64,
     pub received_at: i64,
+    /// What moderation found (empty until classified, and for clean comments).
+    #[serde(default)]
+    pub labels: Vec<crate::moderation::Label>,
+    /// Why, in Relay's vocabulary (never the text).
+    #[serde(default)]
+    pub signals: Vec<String>,
+    /// When the automatic pass classified it; None while it has not.
+    #[serde(default)]
+    pub moderated_at: Option<i64>,
+    /// The automatic pass decided to hide it (kept so a retry finishes the job).
+    #[serde(default)]
+    pub auto_hide: bool,
+    /// Hidden at Meta right now.
+    #[serde(default)]
+    pub hidden: bool,
+    #[serde(default)]
+    pub replied_at: Option<i64>,
+    /// The business's public replies under it.
+    #[serde(default)]
+    pub reply_ids: Vec<CommentId>,
+    #[serde(default)]
+    pub private_replied_at: Option<i64>,
+    #[serde(default)]
+    pub deleted_at: Option<i64>,
+    /// Bumped by every change after it was first stored (optimistic concurrency).
+    #[serde(default)]
+    pub revision: u64,
+}
+
+impl StoredComment {
+    /// The status its labels and state give it.
+    pub fn derived_status(&self) -> CommentStatus {
+        crate::moderation::status_of(
+            &self.labels,
+            self.hidden,
+            self.replied_at.is_some() || self.private_replied_at.is_some(),
+            self.deleted_at.is_some(),
+        )
+    }
 }
 
 /// An event Relay keeps without a model of its own (mentions, referrals without a

@@ -19,12 +19,15 @@ pub struct AiReplyJob {
     pub timestamp_ms: i64,
 }
 
-/// Classify and moderate a new comment.
+/// Moderate a comment: the automatic pass for a new comment (ingest), or an action a
+/// person asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModerationJob {
     pub tenant_id: TenantId,
     pub account_id: AccountId,
     pub comment_id: CommentId,
+    #[serde(default)]
+    pub action: crate::moderation::ModerationAction,
 }
 
 /// Why a job could not be queued.

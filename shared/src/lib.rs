@@ -10,6 +10,7 @@ pub mod ids;
 pub mod inbox;
 pub mod jobs;
 pub mod meta;
+pub mod moderation;
 pub mod onboarding;
 pub mod secret;
 pub mod store;

@@ -380,6 +380,16 @@ impl Ingest {
                     status: CommentStatus::New,
                     created_at: event.timestamp_ms,
                     received_at: now_ms(),
+                    labels: Vec::new(),
+                    signals: Vec::new(),
+                    moderated_at: None,
+                    auto_hide: false,
+                    hidden: false,
+                    replied_at: None,
+                    reply_ids: Vec::new(),
+                    private_replied_at: None,
+                    deleted_at: None,
+                    revision: 0,
                 };
                 let recorded = self.store.record_comment(&stored).await?;
                 let still_new = match recorded {
@@ -394,7 +404,7 @@ impl Ingest {
                         self.store
                             .get_comment(tenant, account, &comment.id)
                             .await?
-                            .is_some_and(|c| c.status == CommentStatus::New)
+                            .is_some_and(|c| c.moderated_at.is_none())
                     }
                 };
                 // Comments the business itself wrote are not moderated.
@@ -403,6 +413,7 @@ impl Ingest {
                         tenant_id: tenant.clone(),
                         account_id: account.clone(),
                         comment_id: comment.id.clone(),
+                        action: Default::default(),
                     };
                     self.moderation.send(&job, 0).await?;
                 }

@@ -574,26 +574,10 @@ impl Store {
     /// Store a comment once (the comment id is the dedupe key).
     pub async fn record_comment(&self, comment: &StoredComment) -> Result<Recorded, StoreError> {
         let (t, a) = (&comment.tenant_id, &comment.account_id);
-        let order = format!(
-            "{}#{}",
-            keys::time_sk(comment.created_at),
-            comment.comment_id
-        );
-        let index = IndexKeys {
-            gsi1: Some((
-                keys::comments_by_status(t, a, comment.status.as_str()),
-                order.clone(),
-            )),
-            gsi2: comment
-                .media_id
-                .as_ref()
-                .map(|m| (keys::comments_by_media(t, a, m), order.clone())),
-            ttl: None,
-        };
         match self
             .put_new(
                 &keys::comment(t, a, &comment.comment_id),
-                &index,
+                &comment_index(comment),
                 comment,
                 "comment",
             )
@@ -672,6 +656,28 @@ impl Store {
             listing,
         )
         .await
+    }
+}
+
+/// The index keys a comment is listed under: by status (GSI1) and by media (GSI2),
+/// both in time order.
+pub(crate) fn comment_index(comment: &StoredComment) -> IndexKeys {
+    let (t, a) = (&comment.tenant_id, &comment.account_id);
+    let order = format!(
+        "{}#{}",
+        keys::time_sk(comment.created_at),
+        comment.comment_id
+    );
+    IndexKeys {
+        gsi1: Some((
+            keys::comments_by_status(t, a, comment.status.as_str()),
+            order.clone(),
+        )),
+        gsi2: comment
+            .media_id
+            .as_ref()
+            .map(|m| (keys::comments_by_media(t, a, m), order)),
+        ttl: None,
     }
 }
 

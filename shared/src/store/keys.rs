@@ -133,6 +133,29 @@ pub fn comments_by_media(tenant: &TenantId, account: &AccountId, media: &MediaId
     format!("{}#MEDIA#{media}", account_pk(tenant, account))
 }
 
+/// Moderation policy of one account.
+pub fn moderation_policy(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(tenant_pk(tenant), format!("MODPOLICY#{account}"))
+}
+
+/// The recent comments of one author with one text (by fingerprint), for counting
+/// repeats. Expires with TTL after the repeat window.
+pub fn comment_repeats(
+    tenant: &TenantId,
+    account: &AccountId,
+    author: &CustomerId,
+    fingerprint: &str,
+) -> Key {
+    Key::new(
+        format!(
+            "{}#REPEAT#{}#{fingerprint}",
+            account_pk(tenant, account),
+            author.as_str()
+        ),
+        "REPEAT",
+    )
+}
+
 pub fn post(tenant: &TenantId, post: &PostId) -> Key {
     Key::new(tenant_pk(tenant), format!("POST#{post}"))
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod ai;
 pub mod inbox;
 pub mod keys;
+pub mod moderation;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,20 @@
+//! Comment moderation: the rules, as pure functions over plain values.
+//!
+//! - [`policy`]: a tenant's moderation policy for one account (what counts, what is
+//!   hidden automatically), validated before it is stored;
+//! - [`classify`]: labels a comment (spam, links, blocked words, repeats) and decides
+//!   what the automatic pass does with it;
+//! - [`actions`]: the moderation actions a person or the API asks for (reply, hide,
+//!   unhide, delete, private reply) and Meta's rules that bound them.
+//!
+//! The moderation function applies these against the store and the Graph API. Nothing
+//! here carries a comment's text into an error, a label or `Debug` output: labels and
+//! signals are Relay's own vocabulary (and the tenant's blocked words), safe to log.
+
+pub mod actions;
+pub mod classify;
+pub mod policy;
+
+pub use actions::{ActionError, ModerationAction, private_reply_allowed};
+pub use classify::{CommentFacts, Label, Verdict, classify, normalized_fingerprint, status_of};
+pub use policy::{HideRules, ModerationPolicy, PolicyError, Sensitivity};
