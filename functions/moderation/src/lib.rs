@@ -716,3 +716,65 @@ impl Moderation {
 fn target(job: &ModerationJob) -> String {
     format!("comment:{}", CommentId::as_str(&job.comment_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/moderation")
+    }
+
+    #[test]
+    fn every_sample_event_is_an_sqs_batch_of_jobs() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(events_dir()).expect("events/moderation exists") {
+            let path = entry.expect("readable entry").path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let raw = std::fs::read_to_string(&path).expect("readable sample");
+            let event: SqsEvent = serde_json::from_str(&raw)
+                .unwrap_or_else(|e| panic!("{name} is not an SQS event: {e}"));
+            assert!(!event.records.is_empty(), "{name}");
+            for record in &event.records {
+                let body = record.body.as_deref().expect("records carry a body");
+                let parsed = serde_json::from_str::<ModerationJob>(body);
+                assert_eq!(parsed.is_err(), name.contains("malformed"), "{name}");
+                if let Ok(job) = parsed {
+                    assert_eq!(
+                        job.action.validate().is_err(),
+                        name.contains("refused"),
+                        "{name}"
+                    );
+                    kinds.insert(job.action.name());
+                }
+            }
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            vec![
+                "classify",
+                "delete",
+                "hide",
+                "private_reply",
+                "reply",
+                "unhide"
+            ],
+            "the samples cover every action"
+        );
+    }
+
+    #[test]
+    fn settings_bound_the_concurrency() {
+        let vars = Vars::from_map(
+            [("RELAY_MODERATION_CONCURRENCY".to_owned(), "0".to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(Settings::from_vars(&vars).is_err());
+        let vars = Vars::from_map(std::collections::HashMap::new());
+        assert_eq!(Settings::from_vars(&vars).unwrap().concurrency, 10);
+    }
+}

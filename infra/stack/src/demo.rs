@@ -6,7 +6,8 @@
 //! 2. The AI answers it at the simulator.
 //! 3. A "..." echo (a person typing in the Instagram app) pauses the AI for the
 //!    conversation, and the next DM gets no automated answer.
-//! 4. A comment arrives and is tagged (stored with its moderation status).
+//! 4. Comments arrive and are tagged: a spam comment is labelled and hidden at the
+//!    simulator by the default policy, a customer's question is left visible.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -158,21 +159,56 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 4 ------------------------------------------------------------------------
-    say("[4/4] A comment arrives and is tagged");
-    if let Some(comment) = step(&mut report, ctx.comment(info)).await {
-        if let Some(status) = step(&mut report, ctx.comment_status(&comment)).await {
-            let moderated = info.functions.iter().any(|f| f.binary == "moderation");
+    say("[4/4] Comments arrive and are tagged");
+    if !info.functions.iter().any(|f| f.binary == "moderation") {
+        say("      skipped  template.yaml wires no moderation function");
+        report.skipped += 1;
+        return finish(report);
+    }
+    let Some(media) = step(&mut report, ctx.media()).await else {
+        return finish(report);
+    };
+    for (text, expect_hidden) in [(SPAM_COMMENT, true), (CLEAN_COMMENT, false)] {
+        let Some(comment) = step(&mut report, ctx.comment(&media, text, info)).await else {
+            continue;
+        };
+        let Some(tagged) = step(&mut report, ctx.moderated(&comment)).await else {
+            continue;
+        };
+        let hidden_at_meta = ctx.hidden_at_meta(&comment).await;
+        let labels = if tagged.labels.is_empty() {
+            "clean".to_owned()
+        } else {
+            tagged.labels.join(", ")
+        };
+        if hidden_at_meta == Some(expect_hidden) {
             say(&format!(
-                "      ok  comment {comment} stored and tagged \"{status}\"{}",
-                if moderated {
-                    ""
+                "      ok  comment {comment} tagged [{labels}], status \"{}\"{}",
+                tagged.status,
+                if expect_hidden {
+                    ", hidden at Meta by the default policy"
                 } else {
-                    " (the moderation function is not in template.yaml yet, so no classification beyond new)"
+                    ", left visible"
                 }
             ));
+        } else {
+            say(&format!(
+                "      FAILED  comment {comment} tagged [{labels}] but hidden at Meta is {hidden_at_meta:?}, expected {expect_hidden}"
+            ));
+            report.failed += 1;
         }
     }
     finish(report)
+}
+
+/// The comments the demo writes: one a spam bot would, one a customer would.
+const SPAM_COMMENT: &str = "Want 10k FREE followers?? DM me or check my bio bit.ly/grow-fast";
+const CLEAN_COMMENT: &str = "Love the new mugs! Do you ship to Austria?";
+
+/// A comment as moderation left it.
+struct Tagged {
+    labels: Vec<String>,
+    status: String,
 }
 
 fn finish(report: Report) -> Report {
@@ -298,19 +334,43 @@ impl Ctx {
         .map(|_| ())
     }
 
-    async fn comment(&self, info: &StackInfo) -> Result<String, DemoError> {
-        let (body, _) = self
-            .send(
-                json!({"kind": "comment", "account_id": self.account.as_str(), "from_username": "happy.customer", "text": "Love the new mugs! Do you ship to Austria?"}),
-                info,
+    /// A post of the demo account at the simulator, to comment on.
+    async fn media(&self) -> Result<String, DemoError> {
+        let made = self
+            .admin(
+                "/_sim/media",
+                json!({"account_id": self.account.as_str(), "caption": "New hand-glazed mugs are in!"}),
             )
             .await?;
-        body["entry"][0]["changes"][0]["value"]["id"]
+        made["id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| {
-                DemoError("the simulator's comment webhook carried no comment id".into())
-            })
+            .ok_or_else(|| DemoError("the simulator created no media".into()))
+    }
+
+    /// Someone comments on the post; the simulator sends the signed webhook.
+    async fn comment(
+        &self,
+        media: &str,
+        text: &str,
+        info: &StackInfo,
+    ) -> Result<String, DemoError> {
+        let made = self
+            .admin(
+                "/_sim/comments",
+                json!({"media_id": media, "text": text, "from_username": "someone.commenting"}),
+            )
+            .await?;
+        if made["delivery"]["ok"] != json!(true) {
+            return Err(DemoError(format!(
+                "{} did not accept the comment webhook",
+                info.webhook_url
+            )));
+        }
+        made["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| DemoError("the simulator created no comment".into()))
     }
 
     async fn stored(&self, customer: &CustomerId, mid: &str) -> Result<Duration, DemoError> {
@@ -419,22 +479,49 @@ impl Ctx {
         .map(|(outcome, _)| outcome)
     }
 
-    async fn comment_status(&self, comment: &str) -> Result<String, DemoError> {
+    /// Waits for moderation to classify the comment.
+    async fn moderated(&self, comment: &str) -> Result<Tagged, DemoError> {
         let id = CommentId::parse(comment)
             .map_err(|e| DemoError(format!("comment id {comment}: {e}")))?;
         poll(
             Duration::from_secs(30),
-            "the comment was not stored",
+            "the comment was not stored and classified",
             || async {
                 let stored = self
                     .store
                     .get_comment(&self.tenant, &self.account, &id)
                     .await
                     .ok()??;
-                Some(stored.status.as_str().to_owned())
+                // Classified, and (when the policy hides it) hidden.
+                let settled = stored.moderated_at.is_some() && stored.hidden == stored.auto_hide;
+                settled.then(|| Tagged {
+                    labels: stored
+                        .labels
+                        .iter()
+                        .map(|l| l.as_str().to_owned())
+                        .collect(),
+                    status: stored.status.as_str().to_owned(),
+                })
             },
         )
         .await
-        .map(|(status, _)| status)
+        .map(|(tagged, _)| tagged)
+    }
+
+    /// Whether the simulator (Meta) shows the comment as hidden.
+    async fn hidden_at_meta(&self, comment: &str) -> Option<bool> {
+        let all: Value = self
+            .http
+            .get(format!("{}/_sim/comments", self.sim))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        all.as_array()?
+            .iter()
+            .find(|c| c["id"] == comment)
+            .and_then(|c| c["hidden"].as_bool())
     }
 }

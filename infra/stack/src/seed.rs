@@ -1,8 +1,9 @@
 //! The demo tenant: created by the operator command `onboarding-link` (which also signs
 //! its onboarding link), connected to a simulated Instagram account through the real
 //! OAuth flow (onboarding page -> Connect -> the simulator's dialog -> Allow -> Relay's
-//! callback, all over HTTP through the router), then given an API key, AI replies in
-//! auto mode and a few knowledge entries.
+//! callback, all over HTTP through the router), and to a simulated Facebook Page the
+//! same way through Facebook Login, then given an API key, AI replies in auto mode and
+//! a few knowledge entries.
 //!
 //! Each step that cannot run because a piece is not there yet (the oauth function not
 //! wired in template.yaml) is reported as a gap, and the rest still runs.
@@ -85,6 +86,7 @@ impl Seed<'_> {
 
         let mut onboarding_url = None;
         let mut account_id = None;
+        let mut page_id = None;
         match self.onboarding_link {
             None => gaps.push(
                 "demo onboarding: template.yaml wires no oauth function (binary oauth) with the \
@@ -97,7 +99,7 @@ impl Seed<'_> {
                     "stack",
                     "demo tenant: onboarding link issued; connecting through OAuth",
                 );
-                let connected = connect(&http, &link, self.sim_url).await?;
+                let connected = connect(&http, &link, self.sim_url, "connect-instagram").await?;
                 self.logs.line(
                     "stack",
                     &format!("demo tenant: OAuth callback answered: {connected}"),
@@ -118,6 +120,7 @@ impl Seed<'_> {
                         )
                     })?;
                 account_id = Some(account.account_id.clone());
+                page_id = Some(self.connect_page(&http, &tenant, &link).await?);
                 onboarding_url = Some(link);
             }
         }
@@ -134,12 +137,52 @@ impl Seed<'_> {
                 tenant_id: DEMO_TENANT.into(),
                 api_key,
                 instagram_account_id: account_id.map(|a| a.as_str().to_owned()),
-                page_id: None,
+                page_id: page_id.map(|p: AccountId| p.as_str().to_owned()),
                 instagram_username: Some(DEMO_USERNAME.into()),
             },
             onboarding_url,
             gaps,
         })
+    }
+
+    /// The tenant's Facebook Page (Messenger), connected through Facebook Login from
+    /// the same onboarding link: a simulated Facebook user who manages one Page.
+    async fn connect_page(
+        &self,
+        http: &reqwest::Client,
+        tenant: &TenantId,
+        link: &str,
+    ) -> Result<AccountId, SeedError> {
+        let fail = step("connect the demo Facebook Page");
+        let user: Value = http
+            .post(format!("{}/_sim/fb-users", self.sim_url))
+            .json(&json!({"name": "Demo Shop Owner", "pages": [{"name": DEMO_TENANT_NAME, "instagram": false}]}))
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let page = user["pages"][0]["id"]
+            .as_str()
+            .ok_or_else(|| fail(format!("the simulator created no Page: {user}")))?
+            .to_owned();
+        let connected = connect(http, link, self.sim_url, "connect-facebook").await?;
+        self.logs.line(
+            "stack",
+            &format!("demo tenant: Facebook Login callback answered: {connected}"),
+        );
+        let accounts = self
+            .store
+            .list_accounts(tenant, &Listing::default())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        accounts
+            .items
+            .into_iter()
+            .find(|a| a.account_id.as_str() == page)
+            .map(|a| a.account_id)
+            .ok_or_else(|| fail("the OAuth flow finished but the Page was not stored".into()))
     }
 
     async fn ai_settings(&self, tenant: &TenantId, account: &AccountId) -> Result<(), SeedError> {
@@ -307,10 +350,16 @@ async fn issue_link(program: &Path, env: &BTreeMap<String, String>) -> Result<St
     Ok(link)
 }
 
-/// Walks the onboarding like a person: open the page, press Connect with Instagram,
-/// press Allow on Meta's dialog, follow the redirect back to Relay's callback. Returns
+/// Walks the onboarding like a person: open the page, press the button with id
+/// `button` (Connect with Instagram, or Connect a Facebook Page), press Allow on Meta's
+/// dialog, follow the redirect back to Relay's callback. Returns
 /// the callback page's status.
-async fn connect(http: &reqwest::Client, link: &str, sim_url: &str) -> Result<u16, SeedError> {
+async fn connect(
+    http: &reqwest::Client,
+    link: &str,
+    sim_url: &str,
+    button: &str,
+) -> Result<u16, SeedError> {
     let fail = step("connect the demo account through OAuth");
     let get = |url: String| async move {
         let response = http.get(&url).send().await.map_err(|e| e.to_string())?;
@@ -327,8 +376,8 @@ async fn connect(http: &reqwest::Client, link: &str, sim_url: &str) -> Result<u1
     if status != 200 {
         return Err(fail(format!("the onboarding page answered {status}")));
     }
-    let start = attribute(&page, "id=\"connect-instagram\"", "href")
-        .ok_or_else(|| fail("the onboarding page has no Connect with Instagram button".into()))?;
+    let start = attribute(&page, &format!("id=\"{button}\""), "href")
+        .ok_or_else(|| fail(format!("the onboarding page has no {button} button")))?;
     let (status, location, _) = get(start).await.map_err(&fail)?;
     let dialog = match (status, location) {
         (302 | 303, Some(location)) => location,

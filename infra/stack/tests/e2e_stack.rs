@@ -446,6 +446,18 @@ async fn the_local_stack_runs_the_product_end_to_end() {
         relay::store::accounts::AccountStatus::Connected
     );
     assert!(account.token_sealed.is_some(), "its token is stored sealed");
+    // The tenant's Facebook Page came through Facebook Login the same way.
+    let page_id = world.s("/demo/page_id");
+    let page = accounts
+        .items
+        .iter()
+        .find(|a| a.account_id.as_str() == page_id)
+        .expect("the demo Page is stored");
+    assert_eq!(page.channel, relay::store::accounts::Channel::Page);
+    assert!(
+        page.token_sealed.is_some(),
+        "the Page token is stored sealed"
+    );
     let requests: Value = world
         .http
         .get(format!("{}/_sim/requests", world.s("/meta_simulator_url")))
@@ -612,6 +624,25 @@ async fn the_local_stack_runs_the_product_end_to_end() {
         String::from_utf8_lossy(&demo_run.stderr)
     );
     assert!(demo_out.contains(" 0 failed"), "{demo_out}");
+    // Moderation ran as wired: the spam comment is hidden at the simulator (Meta), the
+    // customer's question is not.
+    let comments: Value = world
+        .http
+        .get(world.s("/meta_simulator_url") + "/_sim/comments")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hidden: Vec<bool> = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hidden"].as_bool().unwrap())
+        .collect();
+    assert_eq!(hidden, vec![true, false], "{comments}");
+    assert!(demo_out.contains("tagged [spam, link]"), "{demo_out}");
 
     // `down` stops everything and frees every port.
     let processes: Vec<u64> = serde_json::from_str::<Value>(
