@@ -1010,3 +1010,33 @@ async fn the_model_saying_it_cannot_help_hands_the_conversation_over() {
         (OutcomeStatus::Escalated, Some(MODEL))
     );
 }
+
+#[tokio::test]
+async fn metas_echo_of_an_ai_reply_stays_the_ais_message() {
+    let ai = Ai::start(AiMode::Auto, Brain::Llm).await;
+    // Meta echoes every message the account sends back through the webhook.
+    sim_post(
+        &ai.p,
+        "/_sim/webhooks/config",
+        json!({"echo_sent_messages": true}),
+    )
+    .await;
+    ai.says("How long does shipping take?").await;
+    assert_eq!(ai.settle().await.failed, 0);
+    assert_eq!(ai.sent_texts().await, vec![REPLY]);
+    // The echo reaches ingest after the reply was stored.
+    ai.ingest().await;
+    let outbound: Vec<_> = ai
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.direction == Direction::Outbound)
+        .collect();
+    assert_eq!(outbound.len(), 1, "one message per mid: {outbound:?}");
+    assert_eq!(outbound[0].author, Author::Ai);
+    assert!(outbound[0].ai.is_some());
+    assert!(
+        !ai.conversation().await.paused,
+        "an echo is not a person taking over"
+    );
+}

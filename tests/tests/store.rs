@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use relay::ids::{AccountId, TenantId};
+use relay::ids::{AccountId, CustomerId, MessageId, TenantId};
+use relay::inbox::{AiOrigin, Author, Direction, MessageKind, StoredMessage};
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind, Tenant};
+use relay::store::inbox::Recorded;
 use relay::store::{Cursor, Listing, Store, StoreError};
 use relay_tests::TestAws;
 
@@ -303,4 +305,109 @@ async fn accounts_are_found_by_the_meta_user_who_connected_them() {
             .unwrap()
             .is_empty()
     );
+}
+
+fn outbound(t: &TenantId, mid: &str, author: relay::inbox::Author, at: i64) -> StoredMessage {
+    StoredMessage {
+        tenant_id: t.clone(),
+        account_id: AccountId::parse("111").unwrap(),
+        customer_id: CustomerId::parse("5500000000000001").unwrap(),
+        mid: MessageId::parse(mid).unwrap(),
+        direction: Direction::Outbound,
+        author,
+        kind: MessageKind::Text,
+        text: Some("We open at 9.".into()),
+        attachments: Vec::new(),
+        reply_to_mid: None,
+        reply_to_story: None,
+        quick_reply: None,
+        postback_payload: None,
+        referral_ref: None,
+        referral_ad_id: None,
+        timestamp_ms: at,
+        received_at: at,
+        reactions: Default::default(),
+        read_at: None,
+        edit_count: 0,
+        deleted: false,
+        ai: None,
+        jobs_enqueued: false,
+    }
+}
+
+#[tokio::test]
+async fn an_ai_reply_whose_echo_was_stored_first_becomes_the_ais_once() {
+    let aws = TestAws::provision().await;
+    let store = store(&aws).await;
+    let t = tenant("acme");
+    let a = AccountId::parse("111").unwrap();
+    let origin = AiOrigin {
+        model: "builtin".into(),
+        latency_ms: 42,
+    };
+    // Ingest stored Meta's echo (event time 1000) before ai-reply stored what it sent.
+    let echo = outbound(&t, "m.echo.1", Author::Human, 1_000);
+    assert_eq!(
+        store.record_message(&echo, None).await.unwrap(),
+        Recorded::New
+    );
+    let mut sent = outbound(&t, "m.echo.1", Author::Ai, 1_250);
+    sent.ai = Some(origin.clone());
+    assert_eq!(
+        store.record_message(&sent, None).await.unwrap(),
+        Recorded::Duplicate,
+        "one message per mid"
+    );
+    assert!(
+        store
+            .attribute_to_ai(&t, &a, "m.echo.1", &origin)
+            .await
+            .unwrap()
+    );
+    let (_, stored) = store
+        .find_message(&t, &a, "m.echo.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.author, Author::Ai);
+    assert_eq!(stored.ai, Some(origin.clone()));
+    assert_eq!(stored.text.as_deref(), Some("We open at 9."));
+    assert!(
+        !store
+            .attribute_to_ai(&t, &a, "m.echo.1", &origin)
+            .await
+            .unwrap()
+    );
+
+    // A person's own message, a customer's message, an unknown mid and another
+    // tenant's message are never attributed by mistake.
+    let mut inbound = outbound(&t, "m.in.1", Author::Customer, 2_000);
+    inbound.direction = Direction::Inbound;
+    store.record_message(&inbound, None).await.unwrap();
+    assert!(
+        !store
+            .attribute_to_ai(&t, &a, "m.in.1", &origin)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .attribute_to_ai(&t, &a, "m.nowhere", &origin)
+            .await
+            .unwrap()
+    );
+    let other = outbound(&tenant("globex"), "m.human.9", Author::Human, 3_000);
+    store.record_message(&other, None).await.unwrap();
+    assert!(
+        !store
+            .attribute_to_ai(&t, &a, "m.human.9", &origin)
+            .await
+            .unwrap()
+    );
+    let (_, theirs) = store
+        .find_message(&tenant("globex"), &a, "m.human.9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.author, Author::Human);
 }

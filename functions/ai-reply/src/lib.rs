@@ -51,6 +51,7 @@ use relay::meta::{
 use relay::secret::AccessToken;
 use relay::store::accounts::{Account, Channel, LoginKind};
 use relay::store::ai::MAX_KNOWLEDGE_PER_TENANT;
+use relay::store::inbox::Recorded;
 use relay::store::{Listing, Store, StoreError};
 use relay::telemetry::Metrics;
 use relay::tokens::{TokenError, Tokens};
@@ -1070,7 +1071,13 @@ impl AiReply {
                 ai: Some(origin.clone()),
                 jobs_enqueued: false,
             };
-            self.store.record_message(&message, None).await?;
+            // Meta's echo of this message may have been ingested first, as a person's
+            // message: the mid is the same, so the stored one becomes the AI's.
+            if self.store.record_message(&message, None).await? == Recorded::Duplicate {
+                self.store
+                    .attribute_to_ai(&job.tenant_id, &job.account_id, mid.as_str(), origin)
+                    .await?;
+            }
         }
         Ok(())
     }

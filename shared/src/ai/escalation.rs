@@ -105,7 +105,7 @@ impl Pattern {
 }
 
 /// The folded words of a text: lowercase alphanumeric runs.
-fn words_of(text: &str) -> Vec<String> {
+pub fn words_of(text: &str) -> Vec<String> {
     fold(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -138,7 +138,12 @@ impl EscalationWords {
 
     /// The first pattern found in `text`, if any.
     pub fn find(&self, text: &str) -> Option<&str> {
-        let tokens = words_of(text);
+        self.find_in_words(&words_of(text))
+    }
+
+    /// Like [`Self::find`], over words already split with [`words_of`] (to match many
+    /// vocabularies against one text without folding it each time).
+    pub fn find_in_words(&self, tokens: &[String]) -> Option<&str> {
         (0..tokens.len()).find_map(|start| {
             self.patterns
                 .iter()

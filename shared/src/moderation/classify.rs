@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::policy::ModerationPolicy;
 use crate::ai::EscalationWords as WordPatterns;
+use crate::ai::escalation::words_of;
 use crate::ai::retrieval::fold;
 use crate::inbox::CommentStatus;
 
@@ -181,8 +182,9 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
         verdict.signals.push(name);
     };
 
+    let words = words_of(text);
     for (phrase, weight, pattern) in PHRASE_PATTERNS.iter() {
-        if pattern.find(text).is_some() {
+        if pattern.find_in_words(&words).is_some() {
             signal(&mut verdict, format!("phrase:{phrase}"), *weight);
         }
     }
@@ -248,7 +250,7 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
 
     if !policy.blocked_words.is_empty() {
         let blocked = WordPatterns::new(&policy.blocked_words, false);
-        if let Some(word) = blocked.find(text) {
+        if let Some(word) = blocked.find_in_words(&words) {
             verdict.labels.push(Label::BlockedWord);
             verdict.signals.push(format!("blocked:{word}"));
         }

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::keys::{self, Key};
 use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
-use crate::inbox::{Contact, Conversation, RawEvent, StoredComment, StoredMessage, StoredReaction};
+use crate::inbox::{
+    AiOrigin, Author, Contact, Conversation, Direction, RawEvent, StoredComment, StoredMessage,
+    StoredReaction,
+};
 
 /// Whether a write stored something new or met an earlier delivery of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +283,56 @@ impl Store {
             return Ok(None);
         }
         Ok(self.get(&key).await?.map(|m| (key, m)))
+    }
+
+    /// A message Relay's AI sent whose echo from Meta was stored first, as a person's:
+    /// record it as the AI's. True when it changed; a message that is not an outbound
+    /// message of a person (a customer's, or already the AI's) is left alone.
+    pub async fn attribute_to_ai(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        origin: &AiOrigin,
+    ) -> Result<bool, StoreError> {
+        let Some((key, message)) = self.find_message(tenant, account, mid).await? else {
+            return Ok(false);
+        };
+        if message.direction != Direction::Outbound || message.author != Author::Human {
+            return Ok(false);
+        }
+        let encode = |what: &'static str, value: Result<AttributeValue, serde_dynamo::Error>| {
+            value.map_err(|e| StoreError::Decode {
+                what,
+                reason: e.to_string(),
+            })
+        };
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&key)))
+            .update_expression("SET author = :ai, ai = :origin")
+            .condition_expression("attribute_exists(pk) AND author = :human")
+            .expression_attribute_values(
+                ":ai",
+                encode("author", serde_dynamo::to_attribute_value(Author::Ai))?,
+            )
+            .expression_attribute_values(
+                ":human",
+                encode("author", serde_dynamo::to_attribute_value(Author::Human))?,
+            )
+            .expression_attribute_values(
+                ":origin",
+                encode("ai origin", serde_dynamo::to_attribute_value(origin))?,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
     }
 
     /// Apply a react / unreact by `who` at `reaction.at`, unless a newer one was applied.
