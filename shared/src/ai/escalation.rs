@@ -147,7 +147,7 @@ impl EscalationWords {
         (0..tokens.len()).find_map(|start| {
             self.patterns
                 .iter()
-                .find(|p| p.matches_at(&tokens, start))
+                .find(|p| p.matches_at(tokens, start))
                 .map(|p| p.source.as_str())
         })
     }
