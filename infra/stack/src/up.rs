@@ -330,6 +330,8 @@ async fn start(
         ("META_SIM_WEBHOOK_SECRET", settings.app_secret.as_str()),
         ("META_SIM_WEBHOOK_URL", webhook_url.as_str()),
         ("META_SIM_APP_NAME", "Relay (local)"),
+        // Like Meta: every message the account sends comes back as an echo webhook.
+        ("META_SIM_ECHO_SENT_MESSAGES", "1"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
