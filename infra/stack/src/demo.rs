@@ -177,13 +177,13 @@ pub async fn run(info: &StackInfo) -> Report {
         };
         let hidden_at_meta = ctx.hidden_at_meta(&comment).await;
         let labels = if tagged.labels.is_empty() {
-            "clean".to_owned()
+            "classified clean".to_owned()
         } else {
-            tagged.labels.join(", ")
+            format!("tagged [{}]", tagged.labels.join(", "))
         };
         if hidden_at_meta == Some(expect_hidden) {
             say(&format!(
-                "      ok  comment {comment} tagged [{labels}], status \"{}\"{}",
+                "      ok  comment {comment} {labels}, status \"{}\"{}",
                 tagged.status,
                 if expect_hidden {
                     ", hidden at Meta by the default policy"
@@ -193,7 +193,7 @@ pub async fn run(info: &StackInfo) -> Report {
             ));
         } else {
             say(&format!(
-                "      FAILED  comment {comment} tagged [{labels}] but hidden at Meta is {hidden_at_meta:?}, expected {expect_hidden}"
+                "      FAILED  comment {comment} {labels} but hidden at Meta is {hidden_at_meta:?}, expected {expect_hidden}"
             ));
             report.failed += 1;
         }

@@ -894,11 +894,12 @@ fn print_banner(info: &StackInfo, settings: &Settings) {
     }
     if let Some(demo) = &info.demo {
         lines.push(format!(
-            "  demo tenant         {} (Instagram account {}, API key in stack.json)",
+            "  demo tenant         {} (Instagram account {}, Facebook Page {}, API key in stack.json)",
             demo.tenant_id,
             demo.instagram_account_id
                 .as_deref()
-                .unwrap_or("not connected")
+                .unwrap_or("not connected"),
+            demo.page_id.as_deref().unwrap_or("not connected")
         ));
     }
     for f in &info.functions {
