@@ -619,3 +619,57 @@ impl World {
             .await
     }
 }
+
+fn private_reply(request_id: &str) -> ModerationAction {
+    ModerationAction::PrivateReply {
+        by: by("ana"),
+        request_id: request_id.into(),
+        text: "Sending you the details privately.".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_private_reply_meta_refused_is_sent_later_but_an_unknown_outcome_never_twice() {
+    let w = World::start().await;
+    let first = w.comment("Price for the big bouquet?").await;
+    let second = w.comment("Do you deliver to Graz?").await;
+    assert_eq!(w.settle().await.failed, 0);
+
+    // Throttled: Meta refused, so nothing was sent; the job fails (SQS delivers it
+    // again) and the redelivery sends it.
+    sim_post(
+        &w.p,
+        "/_sim/faults",
+        json!({"kind": "throttle", "count": 1, "path_contains": "messages"}),
+    )
+    .await;
+    let job = w.job(&first, private_reply("p-1"));
+    assert!(w.handler.handle(&job).await.is_err(), "retried through SQS");
+    assert_eq!(
+        w.handler.handle(&job).await.unwrap(),
+        Handled::Done("private_reply")
+    );
+    assert_eq!(w.private_messages().await.len(), 1);
+
+    // A server error: Meta may have sent it, so it is never sent again.
+    sim_post(
+        &w.p,
+        "/_sim/faults",
+        json!({"kind": "server_error", "count": 1, "path_contains": "messages"}),
+    )
+    .await;
+    assert_eq!(
+        w.act(&second, private_reply("p-2")).await,
+        Handled::Failed("meta_error")
+    );
+    assert_eq!(
+        w.act(&second, private_reply("p-3")).await,
+        Handled::Refused(ActionError::PrivateReplyUsed)
+    );
+    assert_eq!(w.private_messages().await.len(), 1);
+    let actions = w.audit_actions_for(&second).await;
+    assert_eq!(
+        actions,
+        vec!["comment.action_failed", "comment.action_refused"]
+    );
+}

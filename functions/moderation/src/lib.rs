@@ -15,7 +15,9 @@
 //!
 //! Actions: hide and unhide set a state at Meta (safe to repeat); delete treats "no such
 //! comment" as done; a public reply is sent at most once per request id and a private
-//! reply at most once per comment (Meta's rule), within 7 days of the comment. The order
+//! reply at most once per comment (Meta's rule), within 7 days of the comment. A send
+//! Meta refused gives its right back (a throttled one is retried); a send whose outcome
+//! is unknown (timeout, 5xx) is never repeated. The order
 //! is always Meta, then the audit trail, then the stored state, so a crash in between
 //! repeats the audit record rather than losing it. An action that can never succeed (bad
 //! request, closed window, missing permission) is audited as refused or failed and not
@@ -132,6 +134,13 @@ fn failure_reason(e: &GraphError) -> &'static str {
         GraphError::InvalidInput { .. } => "invalid_input",
         _ => "meta_error",
     }
+}
+
+/// Meta answered with an error, so the call did nothing. A transient failure (a
+/// timeout, a 5xx, a dropped connection) or an unreadable answer may hide a call that
+/// went through.
+fn provably_not_done(e: &GraphError) -> bool {
+    !matches!(e, GraphError::Transient { .. } | GraphError::Decode { .. })
 }
 
 /// Meta's "the object does not exist" (code 100): the comment is gone.
@@ -503,8 +512,7 @@ impl Moderation {
             .await
         {
             Ok(r) => r.into_value(),
-            // Sent at most once: a failure after the claim is recorded, not repeated.
-            Err(e) => return self.final_failure(job, &account, "reply", e).await,
+            Err(e) => return self.unsent(job, &account, &claim, "reply", e).await,
         };
         self.audit
             .append(
@@ -555,7 +563,7 @@ impl Moderation {
         }
         let sent = match self.graph.private_reply(&ig, &job.comment_id, text).await {
             Ok(r) => r.into_value(),
-            Err(e) => return self.final_failure(job, &account, "private_reply", e).await,
+            Err(e) => return self.unsent(job, &account, &claim, "private_reply", e).await,
         };
         self.audit
             .append(
@@ -661,6 +669,24 @@ impl Moderation {
     ) -> Result<Handled, JobError> {
         if e.is_retryable() {
             return Err(JobError::Meta(e));
+        }
+        self.final_failure(job, account, action, e).await
+    }
+
+    /// A send guarded by `claim` failed. Sent at most once: when the outcome is unknown
+    /// the claim stays taken and the failure is final. When Meta refused, nothing was
+    /// sent: the claim is given back, and a throttled send is retried.
+    async fn unsent(
+        &self,
+        job: &ModerationJob,
+        account: &Account,
+        claim: &str,
+        action: &'static str,
+        e: GraphError,
+    ) -> Result<Handled, JobError> {
+        if provably_not_done(&e) {
+            self.store.release_action(&job.tenant_id, claim).await?;
+            return self.meta_failure(job, account, action, e).await;
         }
         self.final_failure(job, account, action, e).await
     }

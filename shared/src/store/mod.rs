@@ -413,6 +413,19 @@ impl Store {
         Ok(marker.is_some_and(|m| m.ttl.is_none_or(|ttl| ttl >= now)))
     }
 
+    /// Give a one-time right back, when the action it guarded provably did not happen
+    /// (Meta refused it with an error), so a later attempt may take it.
+    pub async fn release_action(&self, tenant: &TenantId, action: &str) -> Result<(), StoreError> {
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attrs(&keys::claim(tenant, action))))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+
     /// Take a tenant's one-time right to act (e.g. `reply:<mid>`).
     pub async fn claim_action(
         &self,
