@@ -434,6 +434,25 @@ impl Tokens {
         &self.store
     }
 
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    pub fn audit(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Cache opened data keys (bounded by `limits`), so a function that reads the same
+    /// accounts' tokens again and again does not pay a KMS call each time.
+    pub fn with_key_cache(mut self, limits: crate::crypto::CacheLimits) -> Self {
+        self.cipher = self.cipher.with_cache(limits);
+        self
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meta_sim::{MetaSim, SimConfig};
 use relay::ids::{AccountId, CustomerId};
-use relay::meta::{AppCredentials, GraphClient, InstagramAccount, MetaConfig, MetaEndpoints};
-use relay::secret::{AccessToken, Secret};
+use relay::meta::{GraphClient, InstagramAccount};
+use relay::secret::AccessToken;
 use serde_json::{Value, json};
 
 struct Setup {
@@ -40,17 +40,7 @@ async fn setup() -> Setup {
     .await
     .expect("simulator starts");
     let base = sim.base_url().to_string();
-    let sc = sim.config();
-    let client = GraphClient::new(MetaConfig::new(
-        MetaEndpoints::simulator(&base).expect("valid base"),
-        AppCredentials {
-            instagram_app_id: sc.ig_app_id.clone(),
-            instagram_app_secret: Secret::new(sc.ig_app_secret.clone()),
-            facebook_app_id: sc.fb_app_id.clone(),
-            facebook_app_secret: Secret::new(sc.fb_app_secret.clone()),
-        },
-    ))
-    .expect("client builds");
+    let client = GraphClient::new(relay_tests::sim::meta_config(&sim)).expect("client builds");
     let user = admin(&base, "/_sim/ig-users", json!({"username": "bench.shop"})).await;
     let id = user["user_id"].as_str().expect("user id").to_owned();
     let token = admin(

@@ -6,7 +6,8 @@
 //! so tests never see each other's data and run in parallel.
 //!
 //! [`fake_llm`] is an OpenAI-compatible endpoint that records prompts and fails on cue;
-//! [`sim_clock`] lets handlers read the Meta simulator's clock.
+//! [`sim_clock`] lets handlers read the Meta simulator's clock; [`sim`] points the
+//! Graph client at a simulator.
 //!
 //! [`template`] is the pure reading of template.yaml into typed specs that the
 //! harness (and the local stack) build from.
@@ -14,6 +15,7 @@
 pub mod fake_llm;
 pub mod local_aws;
 pub mod pipeline;
+pub mod sim;
 pub mod sim_clock;
 pub mod template;
 

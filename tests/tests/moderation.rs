@@ -17,9 +17,8 @@ use relay::events::EventBus;
 use relay::ids::{AccountId, CommentId, TenantId};
 use relay::inbox::{CommentStatus, StoredComment};
 use relay::jobs::ModerationJob;
-use relay::meta::{AppCredentials, GraphClient, MetaConfig, MetaEndpoints};
+use relay::meta::GraphClient;
 use relay::moderation::{ActionError, Label, ModerationAction, ModerationPolicy};
-use relay::secret::Secret;
 use relay::store::Listing;
 use relay::tokens::Tokens;
 use relay_tests::pipeline::{Dispatcher, Drained};
@@ -229,17 +228,8 @@ impl World {
 }
 
 fn handler(p: &Pipeline, clock: &Arc<SimClock>) -> Moderation {
-    let sim = p.sim.config();
-    let graph = GraphClient::new(MetaConfig::new(
-        MetaEndpoints::simulator(p.sim.base_url()).expect("simulator URL"),
-        AppCredentials {
-            instagram_app_id: sim.ig_app_id.clone(),
-            instagram_app_secret: Secret::new(sim.ig_app_secret.clone()),
-            facebook_app_id: sim.fb_app_id.clone(),
-            facebook_app_secret: Secret::new(sim.fb_app_secret.clone()),
-        },
-    ))
-    .expect("the Graph client builds");
+    let graph =
+        GraphClient::new(relay_tests::sim::meta_config(&p.sim)).expect("the Graph client builds");
     let tokens = Tokens::new(
         p.store.clone(),
         relay::crypto::EnvelopeCipher::new(p.aws.kms(), p.aws.token_key_id.clone()),

@@ -13,10 +13,7 @@ use relay::audit::AuditTrail;
 use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
 use relay::events::EventBus;
 use relay::ids::{AccountId, TenantId};
-use relay::meta::{
-    AppCredentials, GraphClient, InstagramAccount, MetaConfig, MetaEndpoints, PageLimits,
-    RetryPolicy,
-};
+use relay::meta::{GraphClient, InstagramAccount, PageLimits, RetryPolicy};
 use relay::onboarding::{OnboardingLinks, PublicBaseUrl};
 use relay::secret::{AccessToken, Secret};
 use relay::store::Store;
@@ -70,16 +67,7 @@ impl World {
         let sim = MetaSim::start(SimConfig::default())
             .await
             .expect("simulator");
-        let c = sim.config().clone();
-        let mut meta = MetaConfig::new(
-            MetaEndpoints::simulator(sim.base_url()).unwrap(),
-            AppCredentials {
-                instagram_app_id: c.ig_app_id.clone(),
-                instagram_app_secret: Secret::new(c.ig_app_secret.clone()),
-                facebook_app_id: c.fb_app_id.clone(),
-                facebook_app_secret: Secret::new(c.fb_app_secret.clone()),
-            },
-        );
+        let mut meta = relay_tests::sim::meta_config(&sim);
         // Throttling is never retried by the client; transient failures are, quickly.
         meta.retry = RetryPolicy {
             max_attempts: 2,

@@ -5,13 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use relay::audit::AuditTrail;
-use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
-use relay::crypto::{CacheLimits, EnvelopeCipher};
-use relay::events::EventBus;
-use relay::meta::GraphClient;
-use relay::store::Store;
-use relay::tokens::{META_BASE_URL, TokenPolicy, Tokens, meta_config};
+use relay::config::{Config, Secrets, Vars};
+use relay::crypto::CacheLimits;
+use relay::tokens::Tokens;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,45 +18,24 @@ async fn main() -> Result<(), Error> {
     let vars = Vars::from_process();
     let settings = ai_reply::Settings::from_vars(&vars)?;
     let drafter = ai_reply::drafter(ai_reply::llm_config(&vars, &secrets)?)?;
-    let graph = GraphClient::new(meta_config(&config, &secrets, &vars)?).map_err(|e| {
-        ConfigError(vec![ConfigProblem::Invalid {
-            var: META_BASE_URL.into(),
-            reason: e.to_string(),
-        }])
-    })?;
-    let policy = TokenPolicy::from_vars(&vars)?;
-    let replies_queue = config.queues.replies.clone();
-
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let store = Store::new(ddb.clone(), config.main_table.clone());
-    let audit = AuditTrail::new(ddb, config.audit_table.clone());
-    let bus = EventBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        config.event_bus.clone(),
-    );
     // Opened data keys are cached briefly, so a busy account does not cost a KMS call
     // per reply.
-    let cipher = EnvelopeCipher::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id.clone())
-        .with_cache(CacheLimits::default());
-    let tokens = Tokens::new(
-        store.clone(),
-        cipher,
-        graph.clone(),
-        audit.clone(),
-        bus.clone(),
-        ai_reply::ACTOR,
-    )
-    .with_policy(policy);
-    let requeue = replies_queue.map(|queue_url| ai_reply::Requeue {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        queue_url,
-    });
+    let tokens = Tokens::from_config(&config, &secrets, &sdk, ai_reply::ACTOR)?
+        .with_key_cache(CacheLimits::default());
+    let requeue = config
+        .queues
+        .replies
+        .clone()
+        .map(|queue_url| ai_reply::Requeue {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+        });
     let handler = ai_reply::AiReply::new(
         ai_reply::Deps {
-            store,
-            audit,
-            bus,
-            graph,
+            store: tokens.store().clone(),
+            audit: tokens.audit().clone(),
+            bus: tokens.events().clone(),
+            graph: tokens.graph().clone(),
             tokens,
             drafter,
             clock: Arc::new(relay::ai::SystemClock),

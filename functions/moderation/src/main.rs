@@ -5,13 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use relay::audit::AuditTrail;
-use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
-use relay::crypto::{CacheLimits, EnvelopeCipher};
-use relay::events::EventBus;
-use relay::meta::GraphClient;
-use relay::store::Store;
-use relay::tokens::{META_BASE_URL, TokenPolicy, Tokens, meta_config};
+use relay::config::{Config, Secrets, Vars};
+use relay::crypto::CacheLimits;
+use relay::tokens::Tokens;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,41 +15,16 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = aws_config::load_from_env().await;
     let secrets = Secrets::load(config.secrets_arn.as_deref(), &sdk).await?;
-    let vars = Vars::from_process();
-    let settings = moderation::Settings::from_vars(&vars)?;
-    let graph = GraphClient::new(meta_config(&config, &secrets, &vars)?).map_err(|e| {
-        ConfigError(vec![ConfigProblem::Invalid {
-            var: META_BASE_URL.into(),
-            reason: e.to_string(),
-        }])
-    })?;
-    let policy = TokenPolicy::from_vars(&vars)?;
-
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let store = Store::new(ddb.clone(), config.main_table.clone());
-    let audit = AuditTrail::new(ddb, config.audit_table.clone());
-    let bus = EventBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        config.event_bus.clone(),
-    );
+    let settings = moderation::Settings::from_vars(&Vars::from_process())?;
     // Opened data keys are cached briefly, so a burst of comments on one account does
     // not cost a KMS call each.
-    let cipher = EnvelopeCipher::new(aws_sdk_kms::Client::new(&sdk), config.token_key_id.clone())
-        .with_cache(CacheLimits::default());
-    let tokens = Tokens::new(
-        store.clone(),
-        cipher,
-        graph.clone(),
-        audit.clone(),
-        bus,
-        moderation::ACTOR,
-    )
-    .with_policy(policy);
+    let tokens = Tokens::from_config(&config, &secrets, &sdk, moderation::ACTOR)?
+        .with_key_cache(CacheLimits::default());
     let handler = moderation::Moderation::new(
         moderation::Deps {
-            store,
-            audit,
-            graph,
+            store: tokens.store().clone(),
+            audit: tokens.audit().clone(),
+            graph: tokens.graph().clone(),
             tokens,
             clock: Arc::new(relay::ai::SystemClock),
         },

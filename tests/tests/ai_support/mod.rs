@@ -23,7 +23,7 @@ use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
 use relay::events::EventBus;
 use relay::ids::{AccountId, TenantId};
 use relay::inbox::{AiMode, StoredMessage};
-use relay::meta::{AppCredentials, GraphClient, MetaConfig, MetaEndpoints};
+use relay::meta::GraphClient;
 use relay::secret::{AccessToken, Secret};
 use relay::store::Listing;
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
@@ -394,17 +394,8 @@ pub fn build_handler(
     settings: Settings,
     requeue: Option<ai_reply::Requeue>,
 ) -> AiReply {
-    let sim = p.sim.config();
-    let graph = GraphClient::new(MetaConfig::new(
-        MetaEndpoints::simulator(p.sim.base_url()).expect("simulator URL"),
-        AppCredentials {
-            instagram_app_id: sim.ig_app_id.clone(),
-            instagram_app_secret: Secret::new(sim.ig_app_secret.clone()),
-            facebook_app_id: sim.fb_app_id.clone(),
-            facebook_app_secret: Secret::new(sim.fb_app_secret.clone()),
-        },
-    ))
-    .expect("the Graph client builds");
+    let graph =
+        GraphClient::new(relay_tests::sim::meta_config(&p.sim)).expect("the Graph client builds");
     let bus = EventBus::new(p.aws.eventbridge(), p.aws.event_bus.clone());
     // As in production: opened data keys are cached, so replies do not each call KMS.
     let tokens = Tokens::new(

@@ -16,7 +16,7 @@ use oauth::{Oauth, OauthDeps, Settings};
 use relay::audit::{AuditRecord, AuditTrail};
 use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
 use relay::ids::TenantId;
-use relay::meta::{AppCredentials, GraphClient, MetaConfig, MetaEndpoints, RetryPolicy};
+use relay::meta::{GraphClient, RetryPolicy};
 use relay::onboarding::{Provider, PublicBaseUrl};
 use relay::secret::{AccessToken, Secret};
 use relay::store::Store;
@@ -151,15 +151,7 @@ impl World {
         .await
         .expect("the simulator starts");
         let sim_config = sim.config().clone();
-        let mut meta = MetaConfig::new(
-            MetaEndpoints::simulator(sim.base_url()).expect("simulator base URL"),
-            AppCredentials {
-                instagram_app_id: sim_config.ig_app_id.clone(),
-                instagram_app_secret: Secret::new(sim_config.ig_app_secret.clone()),
-                facebook_app_id: sim_config.fb_app_id.clone(),
-                facebook_app_secret: Secret::new(sim_config.fb_app_secret.clone()),
-            },
-        );
+        let mut meta = relay_tests::sim::meta_config(&sim);
         meta.retry = RetryPolicy {
             max_attempts: 3,
             base_delay: Duration::from_millis(2),
