@@ -188,3 +188,54 @@ async fn request_log_records_calls_without_query_strings() {
     assert!(text.contains("/graph.instagram.com/v26.0/me"));
     assert!(!text.contains(&token), "tokens never reach the log");
 }
+
+#[tokio::test]
+async fn an_injected_throttle_reports_the_accounts_usage_and_when_access_returns() {
+    let sim = Sim::start().await;
+    let (id, token) = sim.ig_account("shop").await;
+    let media = sim.admin("/_sim/media", json!({"account_id": id})).await["id"]
+        .as_str()
+        .expect("media id")
+        .to_owned();
+    let comment = sim
+        .admin(
+            "/_sim/comments",
+            json!({"media_id": media, "text": "hello", "from_username": "fan"}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("comment id")
+        .to_owned();
+    // The call names the account (`me`), a comment of its media, and the account id.
+    for (path, method) in [
+        ("/me/messages".to_owned(), "POST"),
+        (format!("/{comment}?hide=true"), "POST"),
+        (format!("/{id}"), "GET"),
+    ] {
+        sim.admin(
+            "/_sim/faults",
+            json!({"kind": "throttle", "code": 80002, "count": 1}),
+        )
+        .await;
+        let request = match method {
+            "POST" => sim.http.post(sim.ig(&path)).json(&json!({})),
+            _ => sim.http.get(sim.ig(&path)),
+        };
+        let res = request.bearer_auth(&token).send().await.expect("answers");
+        let header = res
+            .headers()
+            .get("x-business-use-case-usage")
+            .unwrap_or_else(|| panic!("{path}: a throttled answer carries the BUC header"));
+        let usage: Value = serde_json::from_str(header.to_str().expect("ascii")).expect("json");
+        let entry = &usage[id.as_str()][0];
+        assert_eq!(entry["call_count"], 100, "{path}: {usage}");
+        assert!(
+            entry["estimated_time_to_regain_access"]
+                .as_i64()
+                .is_some_and(|m| m >= 1),
+            "{path}: {usage}"
+        );
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(err(&body).0, 80002);
+    }
+}

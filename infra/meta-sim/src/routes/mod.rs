@@ -688,7 +688,19 @@ fn dispatch(state: &mut SimState, ctx: &mut Ctx) -> GraphResult {
 async fn meta_layer(State(app): State<App>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let fault = take_fault(&mut app.lock().faults, &path, &method);
+    let (fault, fault_account) = {
+        let mut state = app.lock();
+        let fault = take_fault(&mut state.faults, &path, &method);
+        // An injected throttle answers like Meta's: with the usage of the account the
+        // call was about, saturated, and when access comes back.
+        let account = match &fault {
+            Some(f) if f.kind == FaultKind::Throttle => {
+                account_of_call(&state, &path, req.headers(), req.uri().query())
+            }
+            _ => None,
+        };
+        (fault, account)
+    };
     let mut throttled = false;
     let mut res = match fault {
         Some(f) if f.kind == FaultKind::Slow => {
@@ -718,6 +730,9 @@ async fn meta_layer(State(app): State<App>, req: Request, next: Next) -> Respons
             throttled: false,
         });
     tag.throttled |= throttled;
+    if tag.account.is_none() {
+        tag.account = fault_account;
+    }
     let now = state.now();
     state.usage.record(now, &tag.app_id, tag.account.as_deref());
     let mut app_u = app_usage(&state, &tag.app_id, now);
@@ -751,6 +766,46 @@ async fn meta_layer(State(app): State<App>, req: Request, next: Next) -> Respons
         at_ms: now.ms(),
     });
     res
+}
+
+/// The account a Graph call is about, without running it: the path's object (an
+/// account, a Page, a media or comment of one) or, for `me`, the token's account.
+fn account_of_call(
+    state: &SimState,
+    path: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Option<String> {
+    let mut segments = path.trim_start_matches('/').split('/').skip(1);
+    let mut object = segments.next()?;
+    if is_version(object) {
+        object = segments.next()?;
+    }
+    if object == "me" {
+        let mut params = Params::default();
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+        for (k, v) in pairs {
+            params.0.insert(k, Value::String(v));
+        }
+        let token = bearer_token(headers, &params)?;
+        let token = state.tokens.get(&token)?;
+        return Some(
+            token
+                .page_id
+                .clone()
+                .unwrap_or_else(|| token.subject.clone()),
+        );
+    }
+    if state.ig_user(object).is_some() || state.page(object).is_some() {
+        return Some(object.to_owned());
+    }
+    if let Some(comment) = state.comment(object) {
+        return state
+            .media_item(&comment.media_id)
+            .map(|m| m.account_id.clone());
+    }
+    state.media_item(object).map(|m| m.account_id.clone())
 }
 
 fn set_json_header(headers: &mut HeaderMap, name: &'static str, value: &Value) {
