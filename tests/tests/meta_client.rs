@@ -1784,3 +1784,41 @@ async fn no_secret_token_or_message_text_in_logs_or_errors() {
         "no URL with a token was logged"
     );
 }
+
+#[tokio::test]
+async fn an_agency_with_more_pages_than_one_answer_gets_them_all() {
+    let h = Harness::start().await;
+    let pages: Vec<Value> = (0..30)
+        .map(|i| json!({"name": format!("Client brand {i}"), "instagram": i % 2 == 0}))
+        .collect();
+    let user = h
+        .admin_post("/_sim/fb-users", json!({"name": "Agency", "pages": pages}))
+        .await;
+    let token = h
+        .token(json!({"user_id": user["user_id"], "kind": "fb_long"}))
+        .await;
+    let listed = h
+        .client
+        .facebook_pages(&token, PageLimits::default())
+        .await
+        .expect("pages")
+        .value;
+    assert!(listed.complete);
+    assert_eq!(listed.pages_read, 2, "Meta answers 25 Pages at a time");
+    let ids: Vec<&str> = listed.items.iter().map(|p| p.id.as_str()).collect();
+    let expected: Vec<&str> = user["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .filter(|p| p.instagram_business_account.is_some())
+            .count(),
+        15
+    );
+}

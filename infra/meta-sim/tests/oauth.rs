@@ -589,3 +589,48 @@ async fn instagram_subscribed_apps_are_kept_listed_and_removed() {
     let (_, listed) = sim.get(&url, &token).await;
     assert_eq!(listed["data"], json!([]));
 }
+
+#[tokio::test]
+async fn me_accounts_pages_through_many_pages_with_next_links() {
+    let sim = Sim::start().await;
+    let pages: Vec<Value> = (0..5)
+        .map(|i| json!({"name": format!("Branch {i}"), "instagram": false}))
+        .collect();
+    let user = sim
+        .admin("/_sim/fb-users", json!({"name": "Chain", "pages": pages}))
+        .await;
+    let user_id = user["user_id"].as_str().expect("user id").to_owned();
+    let token = sim
+        .admin(
+            "/_sim/tokens",
+            json!({"user_id": user_id, "kind": "fb_long"}),
+        )
+        .await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let mut url = sim.fb("/me/accounts?fields=id,name&limit=2");
+    let mut seen = Vec::new();
+    let mut answers = 0;
+    loop {
+        let (status, body) = sim.get(&url, &token).await;
+        assert_eq!(status, 200, "{body}");
+        answers += 1;
+        for page in body["data"].as_array().expect("data") {
+            seen.push(page["id"].as_str().expect("id").to_owned());
+        }
+        match body["paging"]["next"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+        assert!(answers < 10, "paging ends");
+    }
+    let expected: Vec<String> = user["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(seen, expected, "every Page once, in order");
+    assert_eq!(answers, 3, "2 + 2 + 1");
+}

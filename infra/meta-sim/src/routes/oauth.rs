@@ -11,7 +11,7 @@ use crate::state::accounts::{
     self, AuthCode, Capability, CodeError, FB_SCOPES, IG_SCOPES, LONG_TOKEN_TTL_SECS, Platform,
     ScopeError, TokenKind,
 };
-use crate::state::comments::cursor_of;
+use crate::state::comments::paginate;
 use crate::state::{SimState, ids};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -826,18 +826,22 @@ pub fn me_accounts(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, user_id: &s
             .map(|s| (*s).to_owned())
             .collect()
     });
-    let pages: Vec<_> = state
+    let owned: Vec<_> = state
         .pages
         .iter()
         .filter(|p| p.owner == user_id)
         .cloned()
         .collect();
+    let limit = super::publishing::page_size(ctx)?;
+    let after = ctx.params.str("after");
+    let page_of_pages = paginate(&owned, |p| p.id.as_str(), after.as_deref(), limit);
+    let pages = &page_of_pages.items;
     let page_expiry = match auth.token.kind {
         TokenKind::FbLong => None,
         _ => auth.token.expires_at_ms,
     };
     let mut data = Vec::new();
-    for page in &pages {
+    for page in pages {
         let mut out = serde_json::Map::new();
         for f in &fields {
             let v = match f.as_str() {
@@ -865,12 +869,14 @@ pub fn me_accounts(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, user_id: &s
         }
         data.push(Value::Object(out));
     }
-    let mut answer = json!({"data": data});
-    if let (Some(first), Some(last)) = (pages.first(), pages.last()) {
-        answer["paging"] =
-            json!({"cursors": {"before": cursor_of(&first.id), "after": cursor_of(&last.id)}});
-    }
-    Ok(answer)
+    let base = format!("{}/{user_id}/accounts", ctx.graph_base(state));
+    Ok(super::publishing::with_paging(
+        json!({"data": data}),
+        &page_of_pages,
+        &base,
+        ctx,
+        limit,
+    ))
 }
 
 #[cfg(test)]
