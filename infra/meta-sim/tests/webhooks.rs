@@ -406,3 +406,43 @@ async fn subscription_rule_skips_unsubscribed_accounts() {
     .await;
     assert_eq!(receiver.wait_for(1).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_attachment_url_is_the_attachments_and_deliver_to_picks_the_receiver() {
+    let configured = Receiver::start().await;
+    let other = Receiver::start().await;
+    let sim = Sim::with(SimConfig {
+        webhook_url: Some(configured.url.clone()),
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, _) = sim.ig_account("shop").await;
+    let cdn = "https://cdn.example/photo.jpg";
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "attachment", "account_id": account, "attachment_type": "image", "url": cdn}),
+        )
+        .await;
+    assert_eq!(sent["deliveries"][0]["ok"], true, "{sent}");
+    assert_eq!(
+        configured.received().len(),
+        1,
+        "delivered to the configured URL"
+    );
+    let body = &sent["deliveries"][0]["body"];
+    assert_eq!(
+        body["entry"][0]["messaging"][0]["message"]["attachments"][0]["payload"]["url"],
+        cdn
+    );
+
+    let sent = sim
+        .admin(
+            "/_sim/webhooks/send",
+            json!({"kind": "dm", "account_id": account, "deliver_to": other.url}),
+        )
+        .await;
+    assert_eq!(sent["deliveries"][0]["ok"], true, "{sent}");
+    assert_eq!(other.received().len(), 1);
+    assert_eq!(configured.received().len(), 1);
+}

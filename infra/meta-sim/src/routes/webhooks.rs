@@ -144,8 +144,9 @@ struct SendOptions {
     secret: Option<String>,
     /// Send this header value instead of the real signature.
     signature: Option<String>,
-    /// Deliver to this URL instead of the configured one.
-    url: Option<String>,
+    /// Deliver to this URL instead of the configured one. (Not `url`: that is an
+    /// attachment event's field.)
+    deliver_to: Option<String>,
 }
 
 /// `POST /_sim/webhooks/send`.
@@ -159,7 +160,7 @@ async fn send(
     let (url, body, signature, skipped) = {
         let mut state = app.lock();
         let url = options
-            .url
+            .deliver_to
             .clone()
             .or_else(|| state.webhook.url.clone())
             .ok_or_else(|| {
