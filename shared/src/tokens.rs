@@ -20,10 +20,8 @@
 //! audits it. Throttling and transient failures leave the account for the next run.
 //! Plaintext tokens exist only as [`AccessToken`] values in memory.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use tracing::{info, warn};
 
 use crate::audit::{AuditEntry, AuditTrail};
@@ -35,7 +33,7 @@ use crate::meta::{AppCredentials, GraphClient, GraphError, MetaConfig, MetaEndpo
 use crate::onboarding::{OnboardingLinks, PublicBaseUrl};
 use crate::secret::{AccessToken, Secret};
 use crate::store::accounts::{Account, AccountStatus, LoginKind};
-use crate::store::{Store, StoreError, keys};
+use crate::store::{Store, StoreError};
 
 /// Meta refreshes an Instagram Login token only when it is at least 24 hours old.
 pub const INSTAGRAM_MIN_AGE_FOR_REFRESH: i64 = 24 * 3600;
@@ -614,19 +612,14 @@ impl Tokens {
         let result = self.attempt_claimed(account, sealed, method, now).await;
         // The claim only keeps two refreshes of one account apart; once this one is
         // over (done, or failed and left for the next run) the account is free again.
-        let claim = keys::claim(&account.tenant_id, &refresh_claim(account));
         if let Err(e) = self
             .store
-            .client()
-            .delete_item()
-            .table_name(self.store.table())
-            .set_key(Some(crate::store::inbox::key_attributes(&claim)))
-            .send()
+            .release_action(&account.tenant_id, &refresh_claim(account))
             .await
         {
             warn!(
                 account_id = %account.account_id,
-                error = %aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                error = %e,
                 "refresh claim not released; it expires by itself"
             );
         }
@@ -692,49 +685,14 @@ impl Tokens {
         now: i64,
         expires_at: i64,
     ) -> Result<(), AttemptError> {
-        let key = keys::account(&account.tenant_id, &account.account_id);
-        let tenant = &account.tenant_id;
-        let id = account.account_id.as_str();
-        // The expiry index entry, as store::accounts lays it out (the token_refresh
-        // integration test reads the index after a refresh, so the two cannot drift).
-        let index_pk = keys::tokens_expiring(keys::shard_of(tenant, id));
-        let index_sk = format!("{}#{tenant}#{id}", keys::time_sk(expires_at));
-        let result = self
+        match self
             .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .set_key(Some(crate::store::inbox::key_attributes(&key)))
-            .update_expression(
-                "SET token_sealed = :new, token_issued_at = :now, token_expires_at = :exp, \
-                 updated_at = :now, gsi2pk = :ipk, gsi2sk = :isk",
-            )
-            .condition_expression("#status = :connected AND token_sealed = :old")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":new", AttributeValue::S(new_sealed.to_owned()))
-            .expression_attribute_values(":old", AttributeValue::S(old_sealed.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .expression_attribute_values(":ipk", AttributeValue::S(index_pk))
-            .expression_attribute_values(":isk", AttributeValue::S(index_sk))
-            .expression_attribute_values(
-                ":connected",
-                AttributeValue::S(status_value(AccountStatus::Connected)),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(AttemptError::ChangedConcurrently)
-            }
-            Err(e) => Err(AttemptError::Store(StoreError::Dynamo {
-                operation: "UpdateItem",
-                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            })),
+            .replace_token(account, old_sealed, new_sealed, now, expires_at)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AttemptError::ChangedConcurrently),
+            Err(e) => Err(AttemptError::Store(e)),
         }
     }
 
@@ -743,55 +701,11 @@ impl Tokens {
     /// link, and audit it.
     pub async fn mark_needs_reconnect(&self, account: &Account, reason: &str) -> RefreshOutcome {
         let now = self.clock.now();
-        let key = keys::account(&account.tenant_id, &account.account_id);
-        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
-        let mut values = HashMap::from([
-            (
-                ":reconnect".to_owned(),
-                AttributeValue::S(status_value(AccountStatus::NeedsReconnect)),
-            ),
-            (
-                ":connected".to_owned(),
-                AttributeValue::S(status_value(AccountStatus::Connected)),
-            ),
-            (":now".to_owned(), AttributeValue::N(now.to_string())),
-        ]);
-        // Only the token that failed is judged: a reconnect in between keeps its new one.
-        let condition = match &account.token_sealed {
-            Some(sealed) => {
-                values.insert(":old".to_owned(), AttributeValue::S(sealed.clone()));
-                "#status = :connected AND token_sealed = :old"
-            }
-            None => {
-                names.insert("#token".to_owned(), "token_sealed".to_owned());
-                "#status = :connected AND attribute_not_exists(#token)"
-            }
-        };
-        let result = self
-            .store
-            .client()
-            .update_item()
-            .table_name(self.store.table())
-            .set_key(Some(crate::store::inbox::key_attributes(&key)))
-            .update_expression("SET #status = :reconnect, updated_at = :now REMOVE gsi2pk, gsi2sk")
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                return RefreshOutcome::Skipped(SkipReason::ChangedConcurrently);
-            }
+        match self.store.mark_needs_reconnect(account, now).await {
+            Ok(true) => {}
+            Ok(false) => return RefreshOutcome::Skipped(SkipReason::ChangedConcurrently),
             Err(e) => {
-                let reason = format!(
-                    "could not mark needs-reconnect: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                );
+                let reason = format!("could not mark needs-reconnect: {e}");
                 warn!(account_id = %account.account_id, %reason, "needs-reconnect not stored");
                 return RefreshOutcome::Failed { reason };
             }
@@ -839,13 +753,6 @@ fn refresh_claim(account: &Account) -> String {
 }
 
 /// How an [`AccountStatus`] is stored (its serde name).
-fn status_value(status: AccountStatus) -> String {
-    match serde_json::to_value(status) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => unreachable!("AccountStatus serialises as a string"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -974,14 +881,14 @@ mod tests {
 
     #[test]
     fn policy_reads_days_and_minutes() {
-        let vars = Vars::from_map(HashMap::from([
+        let vars = Vars::from_map(std::collections::HashMap::from([
             (TokenPolicy::HORIZON_DAYS.to_owned(), "14".to_owned()),
             (TokenPolicy::BEFORE_USE_MINUTES.to_owned(), "5".to_owned()),
         ]));
         let p = TokenPolicy::from_vars(&vars).unwrap();
         assert_eq!(p.horizon_seconds, 14 * DAY);
         assert_eq!(p.refresh_before_use_seconds, 300);
-        let bad = Vars::from_map(HashMap::from([(
+        let bad = Vars::from_map(std::collections::HashMap::from([(
             TokenPolicy::HORIZON_DAYS.to_owned(),
             "90".to_owned(),
         )]));
@@ -990,10 +897,15 @@ mod tests {
 
     #[test]
     fn status_values_are_the_stored_names() {
-        assert_eq!(
-            status_value(AccountStatus::NeedsReconnect),
-            "needs_reconnect"
-        );
-        assert_eq!(status_value(AccountStatus::Connected), "connected");
+        for status in [
+            AccountStatus::Connected,
+            AccountStatus::NeedsReconnect,
+            AccountStatus::Disconnected,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.as_str().to_owned())
+            );
+        }
     }
 }

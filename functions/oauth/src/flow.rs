@@ -1,6 +1,5 @@
 //! The onboarding page, `/oauth/start` and the OAuth callbacks of both providers.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use relay::audit::AuditEntry;
@@ -19,9 +18,8 @@ use relay::onboarding::{
     security_audit_tenant,
 };
 use relay::secret::AccessToken;
+use relay::store::StoreError;
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::store::inbox::key_attributes;
-use relay::store::{StoreError, keys};
 use relay::tokens::{Clock, LONG_LIVED_TOKEN_SECONDS, SystemClock};
 use tracing::{info, warn};
 
@@ -253,11 +251,7 @@ impl Oauth {
         );
         // DynamoDB's TTL and the store's claim check compare with wall time.
         let nonce_ttl = SystemClock.now() + STATE_LIFETIME_SECONDS + 60;
-        match self
-            .store
-            .claim_once(&keys::oauth_state(&state.nonce), nonce_ttl)
-            .await
-        {
+        match self.store.put_oauth_nonce(&state.nonce, nonce_ttl).await {
             Ok(true) => {}
             Ok(false) | Err(_) => {
                 warn!(tenant_id = %grant.tenant, "OAuth state nonce not stored");
@@ -286,30 +280,9 @@ impl Oauth {
 
     /// Consume a state's nonce: true the first time, false ever after.
     async fn consume_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
-        let result = self
-            .store
-            .client()
-            .delete_item()
-            .table_name(self.store.table())
-            .set_key(Some(key_attributes(&keys::oauth_state(nonce))))
-            .condition_expression("attribute_exists(pk) AND #ttl >= :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N(SystemClock.now().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::Dynamo {
-                operation: "DeleteItem",
-                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            }),
-        }
+        self.store
+            .consume_oauth_nonce(nonce, SystemClock.now())
+            .await
     }
 
     /// A page for a refused or failed callback, audited.

@@ -4,7 +4,6 @@
 //! secret of the app the path names (Instagram and Facebook apps have their own).
 //! Only accounts that user connected through that app are touched.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use relay::audit::AuditEntry;
@@ -14,9 +13,8 @@ use relay::onboarding::{
     DeletionCodes, DeletionStatus, Provider, SignedRequest, SignedRequestError,
     verify_signed_request,
 };
+use relay::store::StoreError;
 use relay::store::accounts::{Account, AccountStatus};
-use relay::store::inbox::key_attributes;
-use relay::store::{StoreError, keys};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -150,50 +148,13 @@ impl Oauth {
     }
 
     async fn get_deletion(&self, code: &str) -> Result<Option<DeletionRecord>, StoreError> {
-        let out = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .set_key(Some(key_attributes(&keys::deletion_request(code))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Dynamo {
-                operation: "GetItem",
-                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            })?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
-                    what: "deletion request",
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
+        self.store.get_deletion_request(code).await
     }
 
     async fn put_deletion(&self, record: &DeletionRecord) -> Result<(), StoreError> {
-        let mut item: std::collections::HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(record).map_err(|e| StoreError::Decode {
-                what: "deletion request",
-                reason: e.to_string(),
-            })?;
-        item.extend(key_attributes(&keys::deletion_request(
-            &record.confirmation_code,
-        )));
         self.store
-            .client()
-            .put_item()
-            .table_name(self.store.table())
-            .set_item(Some(item))
-            .send()
+            .put_deletion_request(&record.confirmation_code, record)
             .await
-            .map_err(|e| StoreError::Dynamo {
-                operation: "PutItem",
-                reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-            })?;
-        Ok(())
     }
 
     fn status_url(&self, code: &str) -> String {

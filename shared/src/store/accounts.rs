@@ -5,11 +5,11 @@
 //! its route. Accounts with an expiring token are listed in a sparse, sharded index by
 //! expiry, so token refresh reads only what is due instead of scanning.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key};
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
 use crate::ids::{AccountId, TenantId};
 
 /// A tenant: a business, or an agency serving many brands.
@@ -56,6 +56,17 @@ pub enum AccountStatus {
     NeedsReconnect,
     /// The Meta user removed the app (deauthorize) or asked for deletion.
     Disconnected,
+}
+
+impl AccountStatus {
+    /// The stored name (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::NeedsReconnect => "needs_reconnect",
+            Self::Disconnected => "disconnected",
+        }
+    }
 }
 
 /// A connected Instagram professional account or Facebook Page.
@@ -250,6 +261,95 @@ impl Store {
             )
             .await?;
         Ok(page.items)
+    }
+
+    /// Store a refreshed token, only if the account is still connected with the token
+    /// that was refreshed (`old_sealed`), and move it in the expiry index. False when
+    /// the account changed meanwhile (reconnected, disconnected, refreshed elsewhere).
+    pub async fn replace_token(
+        &self,
+        account: &Account,
+        old_sealed: &str,
+        new_sealed: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let refreshed = Account {
+            status: AccountStatus::Connected,
+            token_sealed: Some(new_sealed.to_owned()),
+            token_issued_at: Some(issued_at),
+            token_expires_at: Some(expires_at),
+            updated_at: issued_at,
+            ..account.clone()
+        };
+        let (index_pk, index_sk) = account_index(&refreshed)
+            .gsi2
+            .expect("a connected account with an expiry is in the expiry index");
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::account(
+                &account.tenant_id,
+                &account.account_id,
+            ))))
+            .update_expression(
+                "SET token_sealed = :new, token_issued_at = :now, token_expires_at = :exp, \
+                 updated_at = :now, gsi2pk = :ipk, gsi2sk = :isk",
+            )
+            .condition_expression("#status = :connected AND token_sealed = :old")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":new", AttributeValue::S(new_sealed.to_owned()))
+            .expression_attribute_values(":old", AttributeValue::S(old_sealed.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::N(issued_at.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":ipk", AttributeValue::S(index_pk))
+            .expression_attribute_values(":isk", AttributeValue::S(index_sk))
+            .expression_attribute_values(
+                ":connected",
+                AttributeValue::S(AccountStatus::Connected.as_str().to_owned()),
+            )
+            .send()
+            .await;
+        conditional(result, "UpdateItem")
+    }
+
+    /// Mark an account needs-reconnect and take it out of the expiry index, only if it is
+    /// still connected with the token that failed (a reconnect in between keeps its new
+    /// one). False when it changed meanwhile.
+    pub async fn mark_needs_reconnect(
+        &self,
+        account: &Account,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::account(
+                &account.tenant_id,
+                &account.account_id,
+            ))))
+            .update_expression("SET #status = :reconnect, updated_at = :now REMOVE gsi2pk, gsi2sk")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":reconnect",
+                AttributeValue::S(AccountStatus::NeedsReconnect.as_str().to_owned()),
+            )
+            .expression_attribute_values(
+                ":connected",
+                AttributeValue::S(AccountStatus::Connected.as_str().to_owned()),
+            )
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        let request = match &account.token_sealed {
+            Some(sealed) => request
+                .condition_expression("#status = :connected AND token_sealed = :old")
+                .expression_attribute_values(":old", AttributeValue::S(sealed.clone())),
+            None => request
+                .condition_expression("#status = :connected AND attribute_not_exists(#token)")
+                .expression_attribute_names("#token", "token_sealed"),
+        };
+        conditional(request.send().await, "UpdateItem")
     }
 
     /// Route key for tests and tools that must remove routing (e.g. data deletion).

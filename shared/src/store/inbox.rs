@@ -7,8 +7,6 @@
 //!   out-of-order arrival cannot move `last_activity_at` or the 24-hour window back;
 //! - reactions, edits and reads carry their event time and only a newer one applies.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
@@ -732,9 +730,4 @@ pub(crate) fn comment_index(comment: &StoredComment) -> IndexKeys {
             .map(|m| (keys::comments_by_media(t, a, m), order)),
         ttl: None,
     }
-}
-
-/// Attribute map of a key, for callers composing their own requests.
-pub fn key_attributes(key: &Key) -> HashMap<String, AttributeValue> {
-    Store::key_attrs(key)
 }

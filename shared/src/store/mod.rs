@@ -11,6 +11,7 @@ pub mod ai;
 pub mod inbox;
 pub mod keys;
 pub mod moderation;
+pub mod onboarding;
 
 use std::collections::HashMap;
 
@@ -435,6 +436,26 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.claim_once(&keys::claim(tenant, action), ttl_epoch_seconds)
             .await
+    }
+}
+
+/// The outcome of a conditional write: applied, or its condition did not hold.
+pub(crate) fn conditional<T, E>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo(operation, e)),
     }
 }
 
