@@ -1105,3 +1105,43 @@ async fn the_sample_events_answer_as_documented() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_forged_states_costs_one_audit_record_a_minute() {
+    let world = World::start().await;
+    world.instagram_user("flood").await;
+    let link = world.onboarding_link("acme", "Acme").await;
+    let callback = world.allowed_callback(&link, Provider::Instagram).await;
+    let forged = with_query_param(&callback, "state", "bm90LWEtc3RhdGU.c2lnbmF0dXJl");
+    for _ in 0..20 {
+        assert_eq!(world.get(&forged).await.status, StatusCode::BAD_REQUEST);
+    }
+    world.clock.advance(60);
+    for _ in 0..5 {
+        assert_eq!(world.get(&forged).await.status, StatusCode::BAD_REQUEST);
+    }
+    let security = world.audit_records(&security_audit_tenant()).await;
+    let windows: Vec<i64> = security
+        .iter()
+        .filter(|r| r.action == "oauth.rejected")
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.details).unwrap()["window_start"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    // 25 refusals in two batches a simulated minute apart: one record per minute
+    // window (a batch may straddle a minute boundary of the wall clock, so 2 to 4).
+    assert!(
+        (2..=4).contains(&windows.len()),
+        "one record per minute: {windows:?}"
+    );
+    assert!(windows.iter().all(|w| w % 60 == 0));
+    assert!(
+        windows.windows(2).all(|p| p[0] < p[1]),
+        "never two records for one minute: {windows:?}"
+    );
+    // The real callback still works: the flood cost nothing but refusals.
+    let page = world.get(&callback).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+}

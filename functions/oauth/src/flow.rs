@@ -99,6 +99,37 @@ impl Oauth {
         }
     }
 
+    /// A refusal nobody can be named for (a missing or forged state) goes to the
+    /// security chain once per minute per provider and reason. Anyone can send such
+    /// requests, so each one costs a single conditional write, not a chain append that
+    /// every other one would contend with; the metric still counts them all.
+    async fn record_unattributed(&self, provider: Provider, reason: &'static str) {
+        let now = self.now();
+        let minute = now - now.rem_euclid(60);
+        let window = format!("oauth-rejected:{}:{reason}:{minute}", provider.as_str());
+        let security = security_audit_tenant();
+        match self
+            .store
+            .claim_action(&security, &window, minute + 86_400)
+            .await
+        {
+            Ok(true) => {
+                self.record(
+                    &security,
+                    AuditEntry::new(ACTOR, "oauth.rejected").details(serde_json::json!({
+                        "provider": provider.as_str(),
+                        "reason": reason,
+                        "window_start": minute,
+                        "note": "first of this minute; the OAuthRejected metric counts every one",
+                    })),
+                )
+                .await;
+            }
+            Ok(false) => self.metrics.count("OAuthRejectedNotAudited", 1),
+            Err(e) => warn!(error = %e, "security audit window not claimed"),
+        }
+    }
+
     fn start_url(&self, link_token: &str, provider: Provider, return_to: &ReturnTarget) -> String {
         let mut query = vec![("link", link_token), ("provider", provider.as_str())];
         match return_to {
@@ -299,12 +330,16 @@ impl Oauth {
     ) -> Response<Body> {
         self.metrics.count("OAuthRejected", 1);
         warn!(tenant_id = %tenant, provider = %provider, reason, "OAuth callback refused");
-        self.record(
-            tenant,
-            AuditEntry::new(ACTOR, "oauth.rejected")
-                .details(serde_json::json!({"provider": provider.as_str(), "reason": reason})),
-        )
-        .await;
+        if state.is_some() {
+            self.record(
+                tenant,
+                AuditEntry::new(ACTOR, "oauth.rejected")
+                    .details(serde_json::json!({"provider": provider.as_str(), "reason": reason})),
+            )
+            .await;
+        } else {
+            self.record_unattributed(provider, reason).await;
+        }
         let retry = state.and_then(|s| self.retry_url(s, s.provider));
         let popup = state.and_then(|s| {
             self.popup_target(&s.return_to).map(|target| {
