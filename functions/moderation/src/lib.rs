@@ -434,29 +434,23 @@ impl Moderation {
         if let Err(e) = result {
             return self.meta_failure(job, &account, name, e).await;
         }
-        let action = if hide {
-            "comment.hidden"
-        } else {
-            "comment.unhidden"
-        };
-        self.audit
-            .append(
-                &job.tenant_id,
-                AuditEntry::new(by, action)
-                    .target(target(job))
-                    .details(json!({"account_id": job.account_id.as_str(), "reason": "request"})),
-            )
-            .await?;
-        self.mutate(job, |c| {
+        let audited = AuditEntry::new(
+            by,
+            if hide {
+                "comment.hidden"
+            } else {
+                "comment.unhidden"
+            },
+        )
+        .details(json!({"account_id": job.account_id.as_str(), "reason": "request"}));
+        self.done(job, name, audited, |c| {
             c.hidden = hide;
             if !hide {
                 // A person's unhide stands: the automatic pass does not hide it again.
                 c.auto_hide = false;
             }
         })
-        .await?;
-        self.metrics.count("ModerationActions", 1);
-        Ok(Handled::Done(name))
+        .await
     }
 
     async fn delete(
@@ -477,19 +471,13 @@ impl Moderation {
             Err(e) if comment_gone(&e) => {}
             Err(e) => return self.meta_failure(job, &account, "delete", e).await,
         }
-        self.audit
-            .append(
-                &job.tenant_id,
-                AuditEntry::new(by, "comment.deleted")
-                    .target(target(job))
-                    .details(json!({"account_id": job.account_id.as_str()})),
-            )
-            .await?;
+        let audited = AuditEntry::new(by, "comment.deleted")
+            .details(json!({"account_id": job.account_id.as_str()}));
         let now = self.clock.now_ms();
-        self.mutate(job, |c| c.deleted_at = c.deleted_at.or(Some(now)))
-            .await?;
-        self.metrics.count("ModerationActions", 1);
-        Ok(Handled::Done("delete"))
+        self.done(job, "delete", audited, |c| {
+            c.deleted_at = c.deleted_at.or(Some(now))
+        })
+        .await
     }
 
     async fn reply(
@@ -514,29 +502,20 @@ impl Moderation {
             Ok(r) => r.into_value(),
             Err(e) => return self.unsent(job, &account, &claim, "reply", e).await,
         };
-        self.audit
-            .append(
-                &job.tenant_id,
-                AuditEntry::new(by, "comment.replied")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "reply_id": reply_id.as_str(),
-                        "request_id": request_id,
-                        "chars": text.chars().count(),
-                    })),
-            )
-            .await?;
+        let audited = AuditEntry::new(by, "comment.replied").details(json!({
+            "account_id": job.account_id.as_str(),
+            "reply_id": reply_id.as_str(),
+            "request_id": request_id,
+            "chars": text.chars().count(),
+        }));
         let now = self.clock.now_ms();
-        self.mutate(job, |c| {
+        self.done(job, "reply", audited, |c| {
             c.replied_at = Some(now);
             if !c.reply_ids.contains(&reply_id) {
                 c.reply_ids.push(reply_id.clone());
             }
         })
-        .await?;
-        self.metrics.count("ModerationActions", 1);
-        Ok(Handled::Done("reply"))
+        .await
     }
 
     async fn private_reply(
@@ -565,26 +544,36 @@ impl Moderation {
             Ok(r) => r.into_value(),
             Err(e) => return self.unsent(job, &account, &claim, "private_reply", e).await,
         };
-        self.audit
-            .append(
-                &job.tenant_id,
-                AuditEntry::new(by, "comment.private_replied")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "message_id": sent.message_id.as_str(),
-                        "request_id": request_id,
-                    })),
-            )
-            .await?;
+        let audited = AuditEntry::new(by, "comment.private_replied").details(json!({
+            "account_id": job.account_id.as_str(),
+            "message_id": sent.message_id.as_str(),
+            "request_id": request_id,
+        }));
         let now = self.clock.now_ms();
-        self.mutate(job, |c| c.private_replied_at = Some(now))
-            .await?;
-        self.metrics.count("ModerationActions", 1);
-        Ok(Handled::Done("private_reply"))
+        self.done(job, "private_reply", audited, |c| {
+            c.private_replied_at = Some(now)
+        })
+        .await
     }
 
     // ------------------------------------------------------------ helpers
+
+    /// An action Meta carried out: audit it (on the comment), then store its effect.
+    /// In this order, a crash in between repeats the audit record rather than losing it.
+    async fn done(
+        &self,
+        job: &ModerationJob,
+        name: &'static str,
+        audited: AuditEntry,
+        change: impl Fn(&mut StoredComment),
+    ) -> Result<Handled, JobError> {
+        self.audit
+            .append(&job.tenant_id, audited.target(target(job)))
+            .await?;
+        self.mutate(job, change).await?;
+        self.metrics.count("ModerationActions", 1);
+        Ok(Handled::Done(name))
+    }
 
     async fn comment(&self, job: &ModerationJob) -> Result<Option<StoredComment>, JobError> {
         Ok(self

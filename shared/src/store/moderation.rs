@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::inbox::comment_index;
-use super::{IndexKeys, Store, StoreError, keys};
+use super::{IndexKeys, Item, Store, StoreError, keys};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::StoredComment;
 use crate::moderation::{ModerationPolicy, PolicyError};
@@ -105,69 +105,45 @@ impl Store {
         let ttl = AttributeValue::N((at_ms.max(0) / 1000 + window_ms / 1000 + 3600).to_string());
         let at = AttributeValue::N(at_ms.to_string());
         let mut seen = None;
+        let update = || {
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(Self::key_attrs(&key)))
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", ttl.clone())
+                .return_values(ReturnValue::AllNew)
+        };
         // The map exists (add one entry) or does not (create it); a writer that loses
         // the race to create it adds its entry on the next round.
         for _ in 0..3 {
-            let added = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(Self::key_attrs(&key)))
+            let added = update()
                 .update_expression("SET seen.#c = :at, #ttl = :ttl")
                 .condition_expression("attribute_exists(seen)")
                 .expression_attribute_names("#c", comment.as_str())
-                .expression_attribute_names("#ttl", "ttl")
                 .expression_attribute_values(":at", at.clone())
-                .expression_attribute_values(":ttl", ttl.clone())
-                .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
-            match added {
-                Ok(out) => {
-                    seen = out.attributes;
-                    break;
-                }
-                Err(e)
-                    if !e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    return Err(StoreError::dynamo("UpdateItem", e));
-                }
-                Err(_) => {}
+            if let Some(item) = applied(added)? {
+                seen = Some(item);
+                break;
             }
-            let created = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(Self::key_attrs(&key)))
+            let created = update()
                 .update_expression("SET seen = :m, #ttl = :ttl")
                 .condition_expression("attribute_not_exists(seen)")
-                .expression_attribute_names("#ttl", "ttl")
                 .expression_attribute_values(
                     ":m",
                     AttributeValue::M(HashMap::from([(comment.as_str().to_owned(), at.clone())])),
                 )
-                .expression_attribute_values(":ttl", ttl.clone())
-                .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
-            match created {
-                Ok(out) => {
-                    seen = out.attributes;
-                    break;
-                }
-                Err(e)
-                    if !e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    return Err(StoreError::dynamo("UpdateItem", e));
-                }
-                Err(_) => {}
+            if let Some(item) = applied(created)? {
+                seen = Some(item);
+                break;
             }
         }
-        let Some(AttributeValue::M(seen)) = seen.and_then(|mut item| item.remove("seen")) else {
+        let Some(AttributeValue::M(seen)) = seen.and_then(|mut item: Item| item.remove("seen"))
+        else {
             return Err(StoreError::Conflict {
                 what: "repeat counter",
             });
@@ -215,5 +191,26 @@ impl Store {
             .update_expression(format!("REMOVE {}", paths.join(", ")))
             .send()
             .await;
+    }
+}
+
+/// The item after an UpdateItem, or None when its condition did not hold.
+fn applied(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        >,
+    >,
+) -> Result<Option<Item>, StoreError> {
+    match result {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
     }
 }
