@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
 use common::{
     APP_SECRET, Options, Pipeline, VERIFY_TOKEN, customer, deliveries, events_dir,
     instagram_delivery, job_mids, page_delivery, statuses, tenant,
@@ -725,7 +723,7 @@ async fn a_reaction_whose_message_never_comes_ends_as_an_orphan_raw_event() {
 async fn an_ellipsis_echo_pauses_the_conversation_and_escalates_once() {
     let p = Pipeline::start().await;
     p.connect("acme", IG, Channel::Instagram).await;
-    let escalations = route_bus_to_a_queue(&p, "EscalationCreated").await;
+    let escalations = p.aws.capture_bus_events(Some("EscalationCreated")).await;
 
     p.deliver(dm("ig.e.1", "Can I talk to a person?", T0 + 1))
         .await;
@@ -775,48 +773,6 @@ async fn an_ellipsis_echo_pauses_the_conversation_and_escalates_once() {
     assert!(records[0].details.contains("human_takeover"));
     assert!(!format!("{records:?}").contains(CUSTOMER));
     assert!(p.audit.verify(&tenant("acme")).await.unwrap().is_intact());
-}
-
-/// An EventBridge rule on the test bus that sends `detail_type` events to a new queue.
-async fn route_bus_to_a_queue(p: &Pipeline, detail_type: &str) -> String {
-    let sqs = p.aws.sqs();
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}-{detail_type}", p.aws.prefix))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let events = p.aws.eventbridge();
-    let rule = format!("{}-{detail_type}", p.aws.prefix);
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&p.aws.event_bus)
-        .event_pattern(json!({"source": ["relay"], "detail-type": [detail_type]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&p.aws.event_bus)
-        .targets(Target::builder().id("queue").arn(arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    url
 }
 
 // ------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ impl World {
             &Secret::new(STATE_KEY),
             PublicBaseUrl::parse(PUBLIC_BASE).unwrap(),
         ));
-        let events_queue = Self::capture_events(&aws).await;
+        let events_queue = aws.capture_bus_events(None).await;
         let world = World {
             aws,
             sim,
@@ -108,54 +108,6 @@ impl World {
         };
         world.sync_clock().await;
         world
-    }
-
-    /// A rule on the test's bus that copies every Relay event to a queue.
-    async fn capture_events(aws: &TestAws) -> String {
-        let sqs = aws.sqs();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{}-captured-events", aws.prefix))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        let events = aws.eventbridge();
-        let rule = format!("{}-capture", aws.prefix);
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&aws.event_bus)
-            .event_pattern(r#"{"source":["relay"]}"#)
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&aws.event_bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("capture")
-                    .arn(arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        url
     }
 
     async fn events(&self) -> Vec<Value> {

@@ -421,6 +421,59 @@ impl TestAws {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
 
+    /// A new queue that receives Relay's domain events from this test's bus: those of
+    /// `detail_type`, or all of them. Returns its URL (read it to see what was published).
+    pub async fn capture_bus_events(&self, detail_type: Option<&str>) -> String {
+        let name = format!("{}-events-{}", self.prefix, detail_type.unwrap_or("all"));
+        let sqs = self.sqs();
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("CreateQueue on moto")
+            .queue_url
+            .expect("a created queue has a URL");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("GetQueueAttributes on moto")
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .expect("a queue has an ARN");
+        let mut pattern = serde_json::json!({"source": ["relay"]});
+        if let Some(detail_type) = detail_type {
+            pattern["detail-type"] = serde_json::json!([detail_type]);
+        }
+        let events = self.eventbridge();
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&self.event_bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("PutRule on moto");
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(&self.event_bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .expect("id and arn are set"),
+            )
+            .send()
+            .await
+            .expect("PutTargets on moto");
+        url
+    }
+
     fn created(&self, logical_id: &str) -> &Created {
         self.local.created(logical_id).unwrap_or_else(|| {
             panic!("local AWS: template.yaml declares no table, queue, key or bus {logical_id}")

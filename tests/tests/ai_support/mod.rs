@@ -12,8 +12,6 @@ use std::time::Duration;
 use crate::common::{Pipeline, customer, events_dir, tenant};
 use ai_reply::{AiReply, Deps, Settings};
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
 use relay::ai::knowledge::Price;
 use relay::ai::{
     AiSettings, Availability, Drafter, EntryId, Faq, KnowledgeEntry, KnowledgeKind, LlmConfig,
@@ -444,46 +442,9 @@ pub fn listing() -> Listing {
     }
 }
 
-/// An EventBridge rule on the test bus that forwards `detail_type` events to a queue.
+/// A queue receiving this test's `detail_type` domain events.
 pub async fn bus_to_queue(p: &Pipeline, detail_type: &str) -> String {
-    let sqs = p.aws.sqs();
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}-bus-{detail_type}", p.aws.prefix))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let events = p.aws.eventbridge();
-    let rule = format!("{}-rule-{detail_type}", p.aws.prefix);
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&p.aws.event_bus)
-        .event_pattern(json!({"source": ["relay"], "detail-type": [detail_type]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&p.aws.event_bus)
-        .targets(Target::builder().id("queue").arn(arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    url
+    p.aws.capture_bus_events(Some(detail_type)).await
 }
 
 pub async fn bus_events(p: &Pipeline, url: &str) -> Vec<Value> {
