@@ -286,6 +286,9 @@ fn print_status(info: &StackInfo, settings: &Settings) {
     if let Some(url) = &info.onboarding_url {
         println!("  onboarding link     {url}");
     }
+    if let Some(demo) = &info.demo {
+        println!("{}", demo.summary());
+    }
     for (part, pid) in &info.processes {
         let state = if procs::alive(*pid) {
             "running"

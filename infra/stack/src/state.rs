@@ -19,6 +19,20 @@ pub struct Demo {
     pub instagram_username: Option<String>,
 }
 
+impl Demo {
+    /// One line for people: the tenant and what it has connected.
+    pub fn summary(&self) -> String {
+        format!(
+            "  demo tenant         {} (Instagram account {}, Facebook Page {}, API key in stack.json)",
+            self.tenant_id,
+            self.instagram_account_id
+                .as_deref()
+                .unwrap_or("not connected"),
+            self.page_id.as_deref().unwrap_or("not connected")
+        )
+    }
+}
+
 /// A function of the template as the stack runs it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FunctionInfo {

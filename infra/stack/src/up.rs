@@ -893,14 +893,7 @@ fn print_banner(info: &StackInfo, settings: &Settings) {
         lines.push(format!("  OAuth callback      {url}"));
     }
     if let Some(demo) = &info.demo {
-        lines.push(format!(
-            "  demo tenant         {} (Instagram account {}, Facebook Page {}, API key in stack.json)",
-            demo.tenant_id,
-            demo.instagram_account_id
-                .as_deref()
-                .unwrap_or("not connected"),
-            demo.page_id.as_deref().unwrap_or("not connected")
-        ));
+        lines.push(demo.summary());
     }
     for f in &info.functions {
         lines.push(format!(
