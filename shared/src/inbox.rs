@@ -202,6 +202,11 @@ pub struct StoredComment {
     /// Why, in Relay's vocabulary (never the text).
     #[serde(default)]
     pub signals: Vec<String>,
+    #[serde(default)]
+    pub spam_score: u32,
+    /// The labels are on the audit trail (kept so a retry audits what a crash skipped).
+    #[serde(default)]
+    pub tag_audited: bool,
     /// When the automatic pass classified it; None while it has not.
     #[serde(default)]
     pub moderated_at: Option<i64>,

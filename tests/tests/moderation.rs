@@ -406,3 +406,30 @@ async fn a_private_reply_meta_refused_is_sent_later_but_an_unknown_outcome_never
         vec!["comment.action_failed", "comment.action_refused"]
     );
 }
+
+#[tokio::test]
+async fn labels_stored_by_a_run_that_crashed_before_auditing_are_audited_on_redelivery() {
+    let w = World::start().await;
+    let spam = w.comment(SPAM).await;
+    assert_eq!(w.p.drain().await.failed, 0);
+    // A run classified and stored the comment, then died before its audit record.
+    let mut crashed = w.stored(&spam).await;
+    crashed.labels = vec![Label::Spam, Label::Link];
+    crashed.signals = vec!["link".into()];
+    crashed.spam_score = 7;
+    crashed.auto_hide = true;
+    crashed.moderated_at = Some(1);
+    w.p.store.update_comment(&crashed).await.unwrap();
+    assert!(w.audit_actions_for(&spam).await.is_empty());
+
+    // SQS delivers the job again (twice).
+    assert_eq!(w.moderate().await.failed, 0);
+    w.act(&spam, ModerationAction::Classify).await;
+    assert_eq!(
+        w.audit_actions_for(&spam).await,
+        vec!["comment.tagged", "comment.hidden"]
+    );
+    let stored = w.stored(&spam).await;
+    assert!(stored.tag_audited && stored.hidden);
+    assert_eq!(stored.moderated_at, Some(1), "not classified a second time");
+}

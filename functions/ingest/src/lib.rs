@@ -382,6 +382,8 @@ impl Ingest {
                     received_at: now_ms(),
                     labels: Vec::new(),
                     signals: Vec::new(),
+                    spam_score: 0,
+                    tag_audited: false,
                     moderated_at: None,
                     auto_hide: false,
                     hidden: false,

@@ -8,8 +8,9 @@
 //!    job never counts or audits twice;
 //! 2. counts the author's repeats of the same text (per account, within the policy's
 //!    window) and classifies under the account's policy (`relay::moderation`);
-//! 3. stores the labels and the decision, and audits `comment.tagged` when anything was
-//!    found;
+//! 3. stores the labels and the decision, then audits `comment.tagged` when anything
+//!    was found (a stored flag says it was, so a crash in between audits on the
+//!    redelivery);
 //! 4. hides the comment at Meta when the decision says so and it is not hidden yet (and
 //!    no person unhid it since), audits `comment.hidden`, and stores it hidden.
 //!
@@ -246,6 +247,9 @@ impl Moderation {
         if comment.moderated_at.is_none() {
             comment = self.label(job, comment).await?;
         }
+        if !comment.labels.is_empty() && !comment.tag_audited {
+            self.audit_tags(job, &comment).await?;
+        }
         let hidden = if comment.auto_hide && !comment.hidden {
             self.auto_hide(job, &comment).await?
         } else {
@@ -259,7 +263,8 @@ impl Moderation {
         })
     }
 
-    /// Classify, store the labels and the decision, audit what was found.
+    /// Classify, and store the labels and the decision (once: conditional on the
+    /// comment's revision).
     async fn label(
         &self,
         job: &ModerationJob,
@@ -301,31 +306,41 @@ impl Moderation {
         );
         comment.labels = verdict.labels.clone();
         comment.signals = verdict.signals.clone();
+        comment.spam_score = verdict.spam_score;
         comment.auto_hide = verdict.hide;
         comment.moderated_at = Some(self.clock.now_ms());
         // A conflict means someone changed the comment meanwhile: the redelivery reads
         // it again and classifies the current state.
         let stored = self.store.update_comment(&comment).await?;
-        if !verdict.labels.is_empty() {
-            let labels: Vec<&str> = verdict.labels.iter().map(|l| l.as_str()).collect();
-            self.audit
-                .append(
-                    &job.tenant_id,
-                    AuditEntry::new(ACTOR, "comment.tagged")
-                        .target(target(job))
-                        .details(json!({
-                            "account_id": job.account_id.as_str(),
-                            "labels": labels,
-                            "signals": verdict.signals,
-                            "spam_score": verdict.spam_score,
-                            "auto_hide": verdict.hide,
-                        })),
-                )
-                .await?;
-            self.metrics.count("CommentsTagged", 1);
-        }
         info!(labels = ?verdict.labels, spam_score = verdict.spam_score, hide = verdict.hide, "comment classified");
         Ok(stored)
+    }
+
+    /// Put the stored labels on the audit trail, then remember that they are: a crash
+    /// in between audits them again on the redelivery rather than never.
+    async fn audit_tags(
+        &self,
+        job: &ModerationJob,
+        comment: &StoredComment,
+    ) -> Result<(), JobError> {
+        let labels: Vec<&str> = comment.labels.iter().map(|l| l.as_str()).collect();
+        self.audit
+            .append(
+                &job.tenant_id,
+                AuditEntry::new(ACTOR, "comment.tagged")
+                    .target(target(job))
+                    .details(json!({
+                        "account_id": job.account_id.as_str(),
+                        "labels": labels,
+                        "signals": comment.signals,
+                        "spam_score": comment.spam_score,
+                        "auto_hide": comment.auto_hide,
+                    })),
+            )
+            .await?;
+        self.mutate(job, |c| c.tag_audited = true).await?;
+        self.metrics.count("CommentsTagged", 1);
+        Ok(())
     }
 
     /// Hide a comment the policy hides. Returns whether it is hidden now.
