@@ -8,6 +8,8 @@
 //!    conversation, and the next DM gets no automated answer.
 //! 4. Comments arrive and are tagged: a spam comment is labelled and hidden at the
 //!    simulator by the default policy, a customer's question is left visible.
+//! 5. A person answers the question: a reply job on the moderation queue, carried
+//!    out by the moderation function, appears under the comment at the simulator.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ pub struct Report {
 
 struct Ctx {
     http: reqwest::Client,
+    sqs: aws_sdk_sqs::Client,
     store: Store,
     sim: String,
     tenant: TenantId,
@@ -46,7 +49,7 @@ pub async fn run(info: &StackInfo) -> Report {
     let say = |text: &str| println!("{text}");
     let Some(demo) = &info.demo else {
         say("The stack was started without the demo tenant (--no-demo); nothing to walk.");
-        report.skipped = 4;
+        report.skipped = 5;
         return report;
     };
     let Some(account) = demo.instagram_account_id.as_deref() else {
@@ -54,7 +57,7 @@ pub async fn run(info: &StackInfo) -> Report {
         for gap in &info.gaps {
             say(&format!("  - {gap}"));
         }
-        report.skipped = 4;
+        report.skipped = 5;
         return report;
     };
     let sdk = relay_local_aws::local_aws::sdk_config_for(&info.aws_endpoint_url).await;
@@ -70,6 +73,7 @@ pub async fn run(info: &StackInfo) -> Report {
             .build()
             .expect("a plain HTTP client always builds"),
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), main.clone()),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
         sim: info.meta_simulator_url.clone(),
         tenant: TenantId::parse(&demo.tenant_id).expect("stack.json holds a valid tenant id"),
         account: AccountId::parse(account).expect("stack.json holds a valid account id"),
@@ -84,7 +88,7 @@ pub async fn run(info: &StackInfo) -> Report {
     ));
 
     // 1 ------------------------------------------------------------------------
-    say("[1/4] A customer DM arrives through a signed webhook and is stored");
+    say("[1/5] A customer DM arrives through a signed webhook and is stored");
     let question = "Hi! What are your opening hours?";
     let first = match step(&mut report, ctx.dm(&customer, question, info)).await {
         Some((mid, status)) => {
@@ -108,7 +112,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 2 ------------------------------------------------------------------------
-    say("[2/4] The AI answers it at the simulator");
+    say("[2/5] The AI answers it at the simulator");
     if ai_wired {
         if let Some((text, took)) = step(
             &mut report,
@@ -127,7 +131,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 3 ------------------------------------------------------------------------
-    say("[3/4] A \"...\" echo pauses the AI");
+    say("[3/5] A \"...\" echo pauses the AI");
     let sent_before = ctx.replies_to(&customer).await.len();
     if step(&mut report, ctx.echo(&customer, info)).await.is_some() {
         match step(&mut report, ctx.paused(&customer_id)).await {
@@ -159,7 +163,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 4 ------------------------------------------------------------------------
-    say("[4/4] Comments arrive and are tagged");
+    say("[4/5] Comments arrive and are tagged");
     if !info.functions.iter().any(|f| f.binary == "moderation") {
         say("      skipped  template.yaml wires no moderation function");
         report.skipped += 1;
@@ -168,10 +172,14 @@ pub async fn run(info: &StackInfo) -> Report {
     let Some(media) = step(&mut report, ctx.media()).await else {
         return finish(report);
     };
+    let mut question = None;
     for (text, expect_hidden) in [(SPAM_COMMENT, true), (CLEAN_COMMENT, false)] {
         let Some(comment) = step(&mut report, ctx.comment(&media, text, info)).await else {
             continue;
         };
+        if !expect_hidden {
+            question = Some(comment.clone());
+        }
         let Some(tagged) = step(&mut report, ctx.moderated(&comment)).await else {
             continue;
         };
@@ -198,8 +206,24 @@ pub async fn run(info: &StackInfo) -> Report {
             report.failed += 1;
         }
     }
+
+    // 5 ------------------------------------------------------------------------
+    say("[5/5] A person answers the customer's comment");
+    let Some(question) = question else {
+        say("      skipped  no comment to answer");
+        report.skipped += 1;
+        return finish(report);
+    };
+    if let Some(reply_id) = step(&mut report, ctx.answer(info, &question)).await {
+        say(&format!(
+            "      ok  the reply went through the moderation queue and is reply {reply_id} under comment {question} at Meta; the comment is now \"replied\""
+        ));
+    }
     finish(report)
 }
+
+/// What the person answers.
+const ANSWER: &str = "Yes, we ship to Austria: 4.90 EUR, free from 50 EUR.";
 
 /// The comments the demo writes: one a spam bot would, one a customer would.
 const SPAM_COMMENT: &str = "Want 10k FREE followers?? DM me or check my bio bit.ly/grow-fast";
@@ -506,6 +530,68 @@ impl Ctx {
         )
         .await
         .map(|(tagged, _)| tagged)
+    }
+
+    /// A person answers a comment: a reply job on the moderation queue (as the API
+    /// will send it), then the reply at the simulator and the comment marked replied.
+    async fn answer(&self, info: &StackInfo, comment: &str) -> Result<String, DemoError> {
+        let queue = info
+            .queues
+            .get("moderation")
+            .ok_or_else(|| DemoError("stack.json names no moderation queue".into()))?;
+        let id = CommentId::parse(comment)
+            .map_err(|e| DemoError(format!("comment id {comment}: {e}")))?;
+        let job = relay::jobs::ModerationJob {
+            tenant_id: self.tenant.clone(),
+            account_id: self.account.clone(),
+            comment_id: id.clone(),
+            action: relay::moderation::ModerationAction::Reply {
+                by: "user:demo".into(),
+                request_id: format!("demo-{}", rand::thread_rng().gen_range(0..u32::MAX)),
+                text: ANSWER.into(),
+            },
+        };
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(serde_json::to_string(&job).expect("a job serialises"))
+            .send()
+            .await
+            .map_err(|e| {
+                DemoError(format!(
+                    "the moderation queue refused the job: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })?;
+        poll(
+            Duration::from_secs(30),
+            "the reply did not appear under the comment at the simulator",
+            || async {
+                let stored = self
+                    .store
+                    .get_comment(&self.tenant, &self.account, &id)
+                    .await
+                    .ok()??;
+                let reply_id = stored.reply_ids.first()?.as_str().to_owned();
+                let all: Value = self
+                    .http
+                    .get(format!("{}/_sim/comments", self.sim))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let at_meta = all.as_array()?.iter().find(|c| c["id"] == comment)?;
+                let replied = at_meta["replies"]
+                    .as_array()?
+                    .iter()
+                    .any(|r| r["id"] == reply_id.as_str() && r["text"] == ANSWER);
+                (replied && stored.status.as_str() == "replied").then_some(reply_id)
+            },
+        )
+        .await
+        .map(|(reply_id, _)| reply_id)
     }
 
     /// Whether the simulator (Meta) shows the comment as hidden.

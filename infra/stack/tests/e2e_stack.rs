@@ -625,7 +625,7 @@ async fn the_local_stack_runs_the_product_end_to_end() {
     );
     assert!(demo_out.contains(" 0 failed"), "{demo_out}");
     // Moderation ran as wired: the spam comment is hidden at the simulator (Meta), the
-    // customer's question is not.
+    // customer's question is not, and it has the person's answer.
     let comments: Value = world
         .http
         .get(world.s("/meta_simulator_url") + "/_sim/comments")
@@ -642,6 +642,14 @@ async fn the_local_stack_runs_the_product_end_to_end() {
         .map(|c| c["hidden"].as_bool().unwrap())
         .collect();
     assert_eq!(hidden, vec![true, false], "{comments}");
+    // The person's answer went queue -> moderation -> Meta: one reply under the question.
+    let replies: Vec<usize> = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["replies"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(replies, vec![0, 1], "{comments}");
     assert!(demo_out.contains("tagged [spam, link]"), "{demo_out}");
 
     // `down` stops everything and frees every port.
