@@ -11,6 +11,8 @@
 //! ("insan*" matches "insanla", "mensch*" matches "menschen"). A pattern of several words
 //! matches those words in sequence.
 
+use std::collections::HashMap;
+
 use super::retrieval::fold;
 
 /// Relay's defaults, per language. Kept to words customers use to ask for a person.
@@ -117,19 +119,37 @@ pub fn words_of(text: &str) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscalationWords {
     patterns: Vec<Pattern>,
+    /// Patterns by their first word, so a text is matched with one lookup per word
+    /// instead of a comparison per word and pattern.
+    by_first_word: HashMap<String, Vec<usize>>,
+    /// Patterns of one word ending in `*`: their first word is a prefix, not a key.
+    by_prefix: Vec<usize>,
 }
 
 impl EscalationWords {
     /// The tenant's words, plus Relay's defaults when `with_defaults`.
     pub fn new<S: AsRef<str>>(tenant_words: &[S], with_defaults: bool) -> Self {
         let defaults: &[&str] = if with_defaults { DEFAULT_WORDS } else { &[] };
-        let patterns = tenant_words
+        let patterns: Vec<Pattern> = tenant_words
             .iter()
             .map(AsRef::as_ref)
             .chain(defaults.iter().copied())
             .filter_map(Pattern::parse)
             .collect();
-        Self { patterns }
+        let mut by_first_word: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_prefix = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if p.words.len() == 1 && p.prefix_last {
+                by_prefix.push(i);
+            } else {
+                by_first_word.entry(p.words[0].clone()).or_default().push(i);
+            }
+        }
+        Self {
+            patterns,
+            by_first_word,
+            by_prefix,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,11 +165,45 @@ impl EscalationWords {
     /// vocabularies against one text without folding it each time).
     pub fn find_in_words(&self, tokens: &[String]) -> Option<&str> {
         (0..tokens.len()).find_map(|start| {
-            self.patterns
-                .iter()
-                .find(|p| p.matches_at(tokens, start))
-                .map(|p| p.source.as_str())
+            self.matches_at(tokens, start)
+                .min()
+                .map(|i| self.patterns[i].source.as_str())
         })
+    }
+
+    /// Every pattern found anywhere in `tokens`, as the patterns' sources in the order
+    /// they were given.
+    pub fn all_in_words(&self, tokens: &[String]) -> Vec<&str> {
+        let mut found = vec![false; self.patterns.len()];
+        for start in 0..tokens.len() {
+            for i in self.matches_at(tokens, start) {
+                found[i] = true;
+            }
+        }
+        found
+            .iter()
+            .zip(&self.patterns)
+            .filter(|(hit, _)| **hit)
+            .map(|(_, p)| p.source.as_str())
+            .collect()
+    }
+
+    /// Indices of the patterns that match at `start`.
+    fn matches_at<'a>(
+        &'a self,
+        tokens: &'a [String],
+        start: usize,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let keyed = self
+            .by_first_word
+            .get(tokens[start].as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        keyed
+            .iter()
+            .chain(&self.by_prefix)
+            .copied()
+            .filter(move |i| self.patterns[*i].matches_at(tokens, start))
     }
 }
 
@@ -179,6 +233,22 @@ mod tests {
 
     fn defaults() -> EscalationWords {
         EscalationWords::new::<&str>(&[], true)
+    }
+
+    #[test]
+    fn every_pattern_found_is_listed_once_in_the_order_given() {
+        let words = EscalationWords::new(&["free followers", "crypto*", "dm me", "agent"], false);
+        let text = words_of("DM me for CRYPTOCURRENCY and free followers, dm me again");
+        assert_eq!(
+            words.all_in_words(&text),
+            vec!["free followers", "crypto*", "dm me"]
+        );
+        assert_eq!(
+            words.find_in_words(&text),
+            Some("dm me"),
+            "the earliest in the text"
+        );
+        assert!(words.all_in_words(&[]).is_empty());
     }
 
     #[test]

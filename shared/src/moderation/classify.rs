@@ -136,12 +136,18 @@ const PHRASES: &[(&str, u32)] = &[
     ("100 free", 1),
 ];
 
-static PHRASE_PATTERNS: LazyLock<Vec<(&'static str, u32, WordPatterns)>> = LazyLock::new(|| {
+/// Every promotional phrase, matched in one pass over a comment's words.
+static PHRASE_PATTERNS: LazyLock<WordPatterns> = LazyLock::new(|| {
+    let phrases: Vec<&str> = PHRASES.iter().map(|(phrase, _)| *phrase).collect();
+    WordPatterns::new(&phrases, false)
+});
+
+fn phrase_weight(phrase: &str) -> u32 {
     PHRASES
         .iter()
-        .map(|(phrase, weight)| (*phrase, *weight, WordPatterns::new(&[*phrase], false)))
-        .collect()
-});
+        .find(|(p, _)| *p == phrase)
+        .map_or(0, |(_, weight)| *weight)
+}
 
 /// Link shorteners and messenger links: they hide where a link goes, or move the
 /// conversation off Instagram.
@@ -183,10 +189,12 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
     };
 
     let words = words_of(text);
-    for (phrase, weight, pattern) in PHRASE_PATTERNS.iter() {
-        if pattern.find_in_words(&words).is_some() {
-            signal(&mut verdict, format!("phrase:{phrase}"), *weight);
-        }
+    for phrase in PHRASE_PATTERNS.all_in_words(&words) {
+        signal(
+            &mut verdict,
+            format!("phrase:{phrase}"),
+            phrase_weight(phrase),
+        );
     }
 
     let tokens: Vec<&str> = text.split_whitespace().collect();
