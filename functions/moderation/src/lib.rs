@@ -275,10 +275,7 @@ impl Moderation {
             .get_moderation_policy(&job.tenant_id, &job.account_id)
             .await?
             .unwrap_or_default();
-        let by_account = comment
-            .from_id
-            .as_ref()
-            .is_some_and(|from| from.as_str() == job.account_id.as_str());
+        let by_account = written_by_account(job, &comment);
         let text = comment.text.as_deref().unwrap_or_default();
         let repeats = match (&comment.from_id, normalized_fingerprint(text)) {
             (Some(author), Some(fingerprint)) if policy.enabled && !by_account => {
@@ -327,15 +324,16 @@ impl Moderation {
         self.audit
             .append(
                 &job.tenant_id,
-                AuditEntry::new(ACTOR, "comment.tagged")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "labels": labels,
+                entry(
+                    job,
+                    ACTOR,
+                    "comment.tagged",
+                    json!({"labels": labels,
                         "signals": comment.signals,
                         "spam_score": comment.spam_score,
                         "auto_hide": comment.auto_hide,
-                    })),
+                    }),
+                ),
             )
             .await?;
         self.mutate(job, |c| c.tag_audited = true).await?;
@@ -371,13 +369,14 @@ impl Moderation {
         self.audit
             .append(
                 &job.tenant_id,
-                AuditEntry::new(ACTOR, "comment.hidden")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "reason": "policy",
+                entry(
+                    job,
+                    ACTOR,
+                    "comment.hidden",
+                    json!({"reason": "policy",
                         "labels": comment.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                    })),
+                    }),
+                ),
             )
             .await?;
         // A person who unhid it meanwhile (auto_hide cleared) is not overruled in the
@@ -401,10 +400,7 @@ impl Moderation {
         if comment.deleted_at.is_some() && !matches!(job.action, ModerationAction::Delete { .. }) {
             return self.refuse(job, ActionError::CommentDeleted).await;
         }
-        let by_account = comment
-            .from_id
-            .as_ref()
-            .is_some_and(|from| from.as_str() == job.account_id.as_str());
+        let by_account = written_by_account(job, &comment);
         match &job.action {
             ModerationAction::Classify => unreachable!("handled by classify"),
             ModerationAction::Hide { by } => {
@@ -449,15 +445,12 @@ impl Moderation {
         if let Err(e) = result {
             return self.meta_failure(job, &account, name, e).await;
         }
-        let audited = AuditEntry::new(
-            by,
-            if hide {
-                "comment.hidden"
-            } else {
-                "comment.unhidden"
-            },
-        )
-        .details(json!({"account_id": job.account_id.as_str(), "reason": "request"}));
+        let action = if hide {
+            "comment.hidden"
+        } else {
+            "comment.unhidden"
+        };
+        let audited = entry(job, by, action, json!({"reason": "request"}));
         self.done(job, name, audited, |c| {
             c.hidden = hide;
             if !hide {
@@ -486,8 +479,7 @@ impl Moderation {
             Err(e) if comment_gone(&e) => {}
             Err(e) => return self.meta_failure(job, &account, "delete", e).await,
         }
-        let audited = AuditEntry::new(by, "comment.deleted")
-            .details(json!({"account_id": job.account_id.as_str()}));
+        let audited = entry(job, by, "comment.deleted", json!({}));
         let now = self.clock.now_ms();
         self.done(job, "delete", audited, |c| {
             c.deleted_at = c.deleted_at.or(Some(now))
@@ -517,12 +509,15 @@ impl Moderation {
             Ok(r) => r.into_value(),
             Err(e) => return self.unsent(job, &account, &claim, "reply", e).await,
         };
-        let audited = AuditEntry::new(by, "comment.replied").details(json!({
-            "account_id": job.account_id.as_str(),
-            "reply_id": reply_id.as_str(),
-            "request_id": request_id,
-            "chars": text.chars().count(),
-        }));
+        let audited = entry(
+            job,
+            by,
+            "comment.replied",
+            json!({"reply_id": reply_id.as_str(),
+                "request_id": request_id,
+                "chars": text.chars().count(),
+            }),
+        );
         let now = self.clock.now_ms();
         self.done(job, "reply", audited, |c| {
             c.replied_at = Some(now);
@@ -559,11 +554,14 @@ impl Moderation {
             Ok(r) => r.into_value(),
             Err(e) => return self.unsent(job, &account, &claim, "private_reply", e).await,
         };
-        let audited = AuditEntry::new(by, "comment.private_replied").details(json!({
-            "account_id": job.account_id.as_str(),
-            "message_id": sent.message_id.as_str(),
-            "request_id": request_id,
-        }));
+        let audited = entry(
+            job,
+            by,
+            "comment.private_replied",
+            json!({"message_id": sent.message_id.as_str(),
+                "request_id": request_id,
+            }),
+        );
         let now = self.clock.now_ms();
         self.done(job, "private_reply", audited, |c| {
             c.private_replied_at = Some(now)
@@ -582,9 +580,7 @@ impl Moderation {
         audited: AuditEntry,
         change: impl Fn(&mut StoredComment),
     ) -> Result<Handled, JobError> {
-        self.audit
-            .append(&job.tenant_id, audited.target(target(job)))
-            .await?;
+        self.audit.append(&job.tenant_id, audited).await?;
         self.mutate(job, change).await?;
         self.metrics.count("ModerationActions", 1);
         Ok(Handled::Done(name))
@@ -711,13 +707,14 @@ impl Moderation {
         self.audit
             .append(
                 &job.tenant_id,
-                AuditEntry::new(ACTOR, "comment.action_failed")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "action": action,
+                entry(
+                    job,
+                    ACTOR,
+                    "comment.action_failed",
+                    json!({"action": action,
                         "reason": reason,
-                    })),
+                    }),
+                ),
             )
             .await?;
         self.metrics.count("ModerationFailures", 1);
@@ -729,13 +726,14 @@ impl Moderation {
         self.audit
             .append(
                 &job.tenant_id,
-                AuditEntry::new(ACTOR, "comment.action_refused")
-                    .target(target(job))
-                    .details(json!({
-                        "account_id": job.account_id.as_str(),
-                        "action": job.action.name(),
+                entry(
+                    job,
+                    ACTOR,
+                    "comment.action_refused",
+                    json!({"action": job.action.name(),
                         "reason": refusal.to_string(),
-                    })),
+                    }),
+                ),
             )
             .await?;
         self.metrics.count("ModerationRefusals", 1);
@@ -743,8 +741,23 @@ impl Moderation {
     }
 }
 
-fn target(job: &ModerationJob) -> String {
-    format!("comment:{}", CommentId::as_str(&job.comment_id))
+/// The connected account wrote the comment itself.
+fn written_by_account(job: &ModerationJob, comment: &StoredComment) -> bool {
+    comment
+        .from_id
+        .as_ref()
+        .is_some_and(|from| from.as_str() == job.account_id.as_str())
+}
+
+/// An audit entry about the job's comment: targeted at it, naming its account.
+fn entry(job: &ModerationJob, actor: &str, action: &str, details: serde_json::Value) -> AuditEntry {
+    let mut details = details;
+    if let Some(map) = details.as_object_mut() {
+        map.insert("account_id".into(), json!(job.account_id.as_str()));
+    }
+    AuditEntry::new(actor, action)
+        .target(format!("comment:{}", CommentId::as_str(&job.comment_id)))
+        .details(details)
 }
 
 #[cfg(test)]
