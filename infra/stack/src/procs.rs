@@ -18,6 +18,9 @@ use crate::logs::Logs;
 /// How long a part gets to stop after SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// How long an exited part's output may still be read before its exit is reported.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
 /// A part's process ended.
 #[derive(Debug)]
 pub struct Exited {
@@ -100,12 +103,19 @@ impl Children {
             source,
         })?;
         let pid = child.id().expect("a just-spawned child has a pid");
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(forward(out, part, self.logs.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(forward(err, part, self.logs.clone()));
-        }
+        let forwarders: Vec<_> = [
+            child
+                .stdout
+                .take()
+                .map(|out| tokio::spawn(forward(out, part, self.logs.clone()))),
+            child
+                .stderr
+                .take()
+                .map(|err| tokio::spawn(forward(err, part, self.logs.clone()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         self.running
             .lock()
             .expect("children lock is never poisoned")
@@ -114,6 +124,11 @@ impl Children {
         let exits = self.exits.clone();
         tokio::spawn(async move {
             let status = child.wait().await.ok();
+            // The exit is reported only once the part's last lines are in the log, so
+            // whoever hears of it can show why it died. Programs the part started may hold
+            // its pipes open after it is gone; those get a bounded wait, not a hang.
+            let drained = futures::future::join_all(forwarders);
+            let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, drained).await;
             running
                 .lock()
                 .expect("children lock is never poisoned")
@@ -198,5 +213,41 @@ async fn forward(stream: impl AsyncRead + Unpin, part: &'static str, logs: Logs)
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         logs.line(part, &line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_part_that_dies_has_its_last_words_logged_before_its_exit_is_reported() {
+        let logs = Logs::default();
+        let (children, mut exits) = Children::new(logs.clone());
+        // Many lines just before the exit: were the exit reported as soon as the process
+        // is reaped, the last of them would still be in the pipe.
+        let script = "i=0; while [ $i -lt 500 ]; do echo \"line $i\"; i=$((i+1)); done; \
+                      echo 'dying words' >&2; exit 7";
+        let pid = children
+            .spawn(
+                "dying",
+                Path::new("/bin/sh"),
+                &["-c".to_owned(), script.to_owned()],
+                &BTreeMap::new(),
+                Path::new("."),
+            )
+            .expect("sh starts");
+        let exited = exits.recv().await.expect("the exit is reported");
+        assert_eq!(exited.pid, pid);
+        assert_eq!(exited.status.and_then(|s| s.code()), Some(7));
+        let recent = logs.recent("dying");
+        assert!(
+            recent.iter().any(|l| l == "dying words"),
+            "the part's stderr is in the log when its exit is reported: {recent:?}"
+        );
+        assert!(
+            recent.iter().any(|l| l == "line 499"),
+            "the part's last stdout line is in the log when its exit is reported"
+        );
     }
 }
