@@ -143,6 +143,9 @@ pub struct Conversation {
     /// The customer has read everything up to this time (ms).
     pub customer_read_up_to: Option<i64>,
     pub created_at: i64,
+    /// The team member the conversation is assigned to (free text: a name, an e-mail,
+    /// a key id); None is unassigned.
+    pub assigned_to: Option<String>,
 }
 
 /// A contact: a customer of one account.

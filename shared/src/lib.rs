@@ -1,6 +1,7 @@
 //! Relay's shared core: the domain rules every function uses, the ports (traits) they
 //! need from the outside world, and the adapters for AWS, Meta and the LLM.
 
+pub mod access;
 pub mod ai;
 pub mod audit;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod jobs;
 pub mod meta;
 pub mod moderation;
 pub mod onboarding;
+pub mod replies;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -287,6 +287,34 @@ impl AuditTrail {
         Ok(records)
     }
 
+    /// Up to `limit` of the tenant's records after sequence number `after`, in chain
+    /// order (one page of a listing).
+    pub async fn records_after(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: i32,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(pk(tenant)))
+            .expression_attribute_values(":from", s(record_sk(after.saturating_add(1))))
+            .expression_attribute_values(":to", s(record_sk(u64::MAX)))
+            .limit(limit.clamp(1, 1000))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| decode(tenant, item))
+            .collect()
+    }
+
     /// Walk the tenant's chain and report the first broken link, if any.
     pub async fn verify(&self, tenant: &TenantId) -> Result<Verification, AuditError> {
         let records = self.records(tenant).await?;

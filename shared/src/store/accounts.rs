@@ -101,6 +101,16 @@ pub struct Route {
     pub tenant_id: TenantId,
 }
 
+fn tenant_index(tenant: &Tenant) -> IndexKeys {
+    IndexKeys {
+        gsi1: Some((
+            keys::TENANTS.to_owned(),
+            format!("{}#{}", keys::time_sk(tenant.created_at), tenant.tenant_id),
+        )),
+        ..IndexKeys::default()
+    }
+}
+
 fn account_index(account: &Account) -> IndexKeys {
     let tenant = &account.tenant_id;
     let id = account.account_id.as_str();
@@ -127,10 +137,27 @@ impl Store {
     pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         self.put(
             &keys::tenant(&tenant.tenant_id),
-            &IndexKeys::default(),
+            &tenant_index(tenant),
             tenant,
         )
         .await
+    }
+
+    /// Store a new tenant; `Conflict` when its id is taken.
+    pub async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.put_new(
+            &keys::tenant(&tenant.tenant_id),
+            &tenant_index(tenant),
+            tenant,
+            "tenant",
+        )
+        .await
+    }
+
+    /// Every tenant of the installation, oldest first (operators only).
+    pub async fn list_tenants(&self, listing: &Listing) -> Result<Page<Tenant>, StoreError> {
+        self.query(Some(Index::Gsi1), keys::TENANTS, &SortRange::All, listing)
+            .await
     }
 
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>, StoreError> {

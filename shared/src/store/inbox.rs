@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key};
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::{
     AiOrigin, Author, Contact, Conversation, Direction, RawEvent, StoredComment, StoredMessage,
@@ -536,6 +536,84 @@ impl Store {
         .await
     }
 
+    /// An account's conversations last active before `before` (a `<ms>#<customer>`
+    /// position, exclusive), most recent first: keyset pages that can be merged across
+    /// accounts.
+    pub async fn conversations_before(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        before: Option<&str>,
+        limit: i32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let range = match before {
+            Some(position) => SortRange::Before(position.to_owned()),
+            None => SortRange::All,
+        };
+        let page: Page<Conversation> = self
+            .query(
+                Some(Index::Gsi1),
+                &keys::conversations_by_activity(tenant, account),
+                &range,
+                &Listing {
+                    limit,
+                    newest_first: true,
+                    cursor: None,
+                },
+            )
+            .await?;
+        Ok(page.items)
+    }
+
+    /// Assign a conversation to a team member (None: unassign). False when there is no
+    /// such conversation.
+    pub async fn assign_conversation(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+        assignee: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::conversation(
+                tenant, account, customer,
+            ))))
+            .condition_expression("attribute_exists(pk)");
+        let update = match assignee {
+            Some(who) => update
+                .update_expression("SET assigned_to = :who")
+                .expression_attribute_values(":who", s(who)),
+            None => update.update_expression("REMOVE assigned_to"),
+        };
+        conditional(update.send().await, "UpdateItem")
+    }
+
+    /// A person read the conversation: nothing is unread. False when there is no such
+    /// conversation.
+    pub async fn mark_conversation_read(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(Self::key_attrs(&keys::conversation(
+                tenant, account, customer,
+            ))))
+            .update_expression("SET unread_count = :zero")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        conditional(result, "UpdateItem")
+    }
+
     /// A conversation's messages in event-time order.
     pub async fn list_messages(
         &self,
@@ -660,6 +738,26 @@ impl Store {
         self.query(
             Some(Index::Gsi1),
             &keys::comments_by_status(tenant, account, status.as_str()),
+            &SortRange::All,
+            &Listing {
+                newest_first: true,
+                ..listing.clone()
+            },
+        )
+        .await
+    }
+
+    /// Comments on one of an account's media, newest first.
+    pub async fn list_comments_by_media(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        media: &crate::ids::MediaId,
+        listing: &Listing,
+    ) -> Result<Page<StoredComment>, StoreError> {
+        self.query(
+            Some(Index::Gsi2),
+            &keys::comments_by_media(tenant, account, media),
             &SortRange::All,
             &Listing {
                 newest_first: true,

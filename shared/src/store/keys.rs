@@ -201,6 +201,31 @@ pub fn api_key(key_hash_hex: &str) -> Key {
     Key::new(format!("APIKEY#{key_hash_hex}"), "APIKEY")
 }
 
+/// A tenant's API keys (gsi1), oldest first; `None` lists the operator keys.
+pub fn api_keys_of(tenant: Option<&TenantId>) -> String {
+    match tenant {
+        Some(tenant) => format!("T#{tenant}#APIKEYS"),
+        None => "OPERATOR#APIKEYS".to_owned(),
+    }
+}
+
+/// Every tenant of the installation (gsi1), for operators.
+pub const TENANTS: &str = "TENANTS";
+
+/// The first response to a request made with an `Idempotency-Key` (expires with TTL),
+/// per tenant; `None` is the operators' scope.
+pub fn idempotency(tenant: Option<&TenantId>, key_hash_hex: &str) -> Key {
+    match tenant {
+        Some(tenant) => Key::new(format!("T#{tenant}#IDEMP#{key_hash_hex}"), "IDEMP"),
+        None => Key::new(format!("OPERATOR#IDEMP#{key_hash_hex}"), "IDEMP"),
+    }
+}
+
+/// A tenant's API rate-limit bucket.
+pub fn rate_bucket(tenant: &TenantId) -> Key {
+    Key::new(format!("T#{tenant}#RATE"), "RATE")
+}
+
 /// OAuth state nonce: single use, expires with TTL.
 pub fn oauth_state(nonce: &str) -> Key {
     Key::new(format!("OAUTHSTATE#{nonce}"), "STATE")

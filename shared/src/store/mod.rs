@@ -6,6 +6,7 @@
 //! to callers and are checked to belong to the partition being read, so a forged cursor
 //! cannot move a query into another tenant's partition.
 
+pub mod access;
 pub mod accounts;
 pub mod ai;
 pub mod inbox;

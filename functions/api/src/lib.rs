@@ -1,0 +1,138 @@
+//! The api function: Relay's management REST API under `/v1`, behind the authorizer.
+//!
+//! Routes, and the lowest role each needs, are in [`access::ROUTES`]; the handlers in
+//! [`routes`] translate HTTP into the shared core's commands and stored entities into
+//! [`views`]. Conventions every route keeps:
+//! - errors are `application/problem+json` with a stable `type` ([`problem`]);
+//! - bodies are refused when they carry unknown fields;
+//! - lists page with an opaque `cursor` and a `limit` (default 50, max 200);
+//! - a POST with an `Idempotency-Key` runs once per key and body within 24 h;
+//! - each tenant has a token bucket (`RELAY_API_RATE_PER_SECOND`, `RELAY_API_RATE_BURST`);
+//! - ids in paths are checked against the caller's tenant before anything is read: every
+//!   read builds its key from the caller's tenant, so another tenant's id is a 404.
+//!
+//! Logs carry route templates, key ids and statuses: never bodies, text or customer ids.
+
+pub mod access;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use relay::access::RateLimit;
+use relay::ai::{Clock, SystemClock};
+use relay::audit::AuditTrail;
+use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
+use relay::jobs::JobQueue;
+use relay::onboarding::OnboardingLinks;
+use relay::replies::Replies;
+use relay::store::Store;
+use relay::tokens::Tokens;
+
+/// Who the audit trail names when the API acts on its own (token refresh before use).
+pub const ACTOR: &str = "system:api";
+
+/// The function's own settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub rate: RateLimit,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rate: RateLimit {
+                per_second: 20.0,
+                burst: 40.0,
+            },
+        }
+    }
+}
+
+impl Settings {
+    pub const RATE: &'static str = "RELAY_API_RATE_PER_SECOND";
+    pub const BURST: &'static str = "RELAY_API_RATE_BURST";
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let per_second: f64 = vars.parsed(Self::RATE, 20.0);
+        let burst: f64 = vars.parsed(Self::BURST, 40.0);
+        if !(per_second > 0.0 && per_second <= 10_000.0) {
+            vars.invalid(Self::RATE, "use more than 0 and at most 10000");
+        }
+        if !(1.0..=100_000.0).contains(&burst) {
+            vars.invalid(Self::BURST, "use 1 to 100000");
+        }
+        vars.finish()?;
+        Ok(Self {
+            rate: RateLimit { per_second, burst },
+        })
+    }
+}
+
+/// What the handlers work with; built once per cold start.
+pub struct App {
+    pub store: Store,
+    pub audit: AuditTrail,
+    pub replies: Replies,
+    /// The moderation function's queue: comment actions go through its one code path.
+    pub moderation: JobQueue,
+    /// Signs onboarding links (operators mint them).
+    pub links: OnboardingLinks,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+}
+
+impl App {
+    /// Build every client from the environment.
+    pub fn from_config(
+        config: &Config,
+        secrets: &Secrets,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let vars = Vars::from_process();
+        let settings = Settings::from_vars(&vars)?;
+        let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
+        let missing = |var: &str| {
+            ConfigError(vec![ConfigProblem::Missing {
+                var: var.to_owned(),
+            }])
+        };
+        let moderation = config
+            .queues
+            .moderation
+            .clone()
+            .ok_or_else(|| missing("RELAY_MODERATION_QUEUE_URL"))?;
+        let base = relay::tokens::public_base_url(&vars)
+            .ok_or_else(|| missing(relay::tokens::PUBLIC_BASE_URL))?;
+        let links = OnboardingLinks::new(&secrets.oauth_state_key, base);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Ok(Self {
+            store: tokens.store().clone(),
+            audit: tokens.audit().clone(),
+            replies: Replies {
+                store: tokens.store().clone(),
+                audit: tokens.audit().clone(),
+                graph: tokens.graph().clone(),
+                tokens: tokens.clone(),
+                clock: clock.clone(),
+            },
+            moderation: JobQueue::new(aws_sdk_sqs::Client::new(sdk), moderation),
+            links,
+            clock,
+            settings,
+        })
+    }
+}
+
+/// The API's router, every route behind the access gate.
+pub fn router(app: Arc<App>) -> Router {
+    routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            access::gate,
+        ))
+        .with_state(app)
+}
