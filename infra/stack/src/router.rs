@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use relay_local_aws::template::{FunctionSpec, HttpRoute, Trigger};
+use relay_local_aws::template::{FunctionSpec, HttpRoute, LambdaAuthorizer, Trigger};
 use serde_json::{Value, json};
 
 use crate::invoke::{Invoked, Lambda};
@@ -44,6 +44,8 @@ pub struct Route {
     segments: Option<Vec<Segment>>,
     pub binary: String,
     pub timeout: Duration,
+    /// The route's Lambda authorizer and the binary that runs it.
+    pub authorizer: Option<(LambdaAuthorizer, String)>,
 }
 
 /// The routes of the template.
@@ -56,7 +58,12 @@ impl Routes {
         for f in functions {
             for event in &f.events {
                 if let Trigger::Http(route) = &event.trigger {
-                    routes.push(Route::new(route, f));
+                    let mut r = Route::new(route, f);
+                    r.authorizer = route.authorizer.as_ref().and_then(|a| {
+                        let binary = functions.iter().find(|g| g.logical_id == a.function)?;
+                        Some((a.clone(), binary.binary.clone()))
+                    });
+                    routes.push(r);
                 }
             }
         }
@@ -103,6 +110,7 @@ impl Route {
             segments,
             binary: f.binary.clone(),
             timeout: Duration::from_secs(u64::from(f.timeout_seconds)).min(MAX_INTEGRATION),
+            authorizer: None,
         }
     }
 
@@ -386,6 +394,127 @@ pub struct Router {
     pub routes: Routes,
     pub lambda: Lambda,
     pub logs: Logs,
+    /// Authorizer answers by authorizer and identity, until they expire (API Gateway
+    /// caches allow and deny alike for `ReauthorizeEvery`).
+    pub authorized: AuthCache,
+}
+
+/// Cached authorizer answers: (authorizer, identity) -> (until, context if allowed).
+#[derive(Default)]
+pub struct AuthCache(
+    std::sync::Mutex<std::collections::HashMap<(String, String), (Instant, Option<Value>)>>,
+);
+
+/// What an authorizer decided for a request.
+enum Authorized {
+    /// Let it through with this `requestContext.authorizer.lambda`.
+    Allow(Value),
+    /// API Gateway's own answer (401, 403 or 500).
+    Refuse(Answer),
+}
+
+impl Router {
+    /// Run the route's authorizer as API Gateway does: a request without every identity
+    /// header is 401 without a call; `isAuthorized: false` is 403; an authorizer that
+    /// fails or answers nonsense is 500; answers are cached per identity for the TTL.
+    async fn authorize(&self, auth: &LambdaAuthorizer, binary: &str, event: &Value) -> Authorized {
+        let headers = &event["headers"];
+        let identity: Option<Vec<String>> = auth
+            .identity_headers
+            .iter()
+            .map(|h| headers.get(h).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let Some(identity) = identity else {
+            return Authorized::Refuse(Answer::message(401, "Unauthorized"));
+        };
+        let key = (auth.name.clone(), identity.join("\u{0}"));
+        let cached = self
+            .authorized
+            .0
+            .lock()
+            .expect("authorizer cache lock is never poisoned")
+            .get(&key)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, context)| context.clone());
+        let context = match cached {
+            Some(context) => context,
+            None => {
+                let mut request = event.clone();
+                if let Some(map) = request.as_object_mut() {
+                    map.remove("body");
+                    map.remove("isBase64Encoded");
+                    map.insert("type".into(), json!("REQUEST"));
+                    map.insert("identitySource".into(), json!(identity));
+                    let route_arn = format!(
+                        "arn:aws:execute-api:us-east-1:{}:local/$default/{}",
+                        relay_local_aws::local_aws::ACCOUNT_ID,
+                        event["routeKey"]
+                            .as_str()
+                            .unwrap_or("")
+                            .replacen(' ', "", 1)
+                    );
+                    map.insert("routeArn".into(), json!(route_arn));
+                }
+                let body = serde_json::to_vec(&request).expect("a JSON value always serialises");
+                let answer = match self
+                    .lambda
+                    .invoke(
+                        binary,
+                        &body,
+                        MAX_INTEGRATION.min(Duration::from_secs(10))
+                            + crate::invoke::COLD_START_ALLOWANCE,
+                    )
+                    .await
+                {
+                    Invoked::Result(result) => serde_json::from_slice::<Value>(&result).ok(),
+                    Invoked::FunctionError(e) => {
+                        self.logs
+                            .line("router", &format!("authorizer {binary} failed: {e}"));
+                        None
+                    }
+                    Invoked::NoAnswer(e) => {
+                        self.logs.line(
+                            "router",
+                            &format!("authorizer {binary} did not answer: {e}"),
+                        );
+                        None
+                    }
+                };
+                let Some(allowed) = answer
+                    .as_ref()
+                    .and_then(|a| a.get("isAuthorized"))
+                    .and_then(Value::as_bool)
+                else {
+                    return Authorized::Refuse(Answer::message(500, "Internal Server Error"));
+                };
+                let context = allowed.then(|| {
+                    answer
+                        .as_ref()
+                        .and_then(|a| a.get("context"))
+                        .cloned()
+                        .unwrap_or(json!({}))
+                });
+                if auth.ttl_seconds > 0 {
+                    self.authorized
+                        .0
+                        .lock()
+                        .expect("authorizer cache lock is never poisoned")
+                        .insert(
+                            key,
+                            (
+                                Instant::now() + Duration::from_secs(u64::from(auth.ttl_seconds)),
+                                context.clone(),
+                            ),
+                        );
+                }
+                context
+            }
+        };
+        match context {
+            Some(context) => Authorized::Allow(context),
+            None => Authorized::Refuse(Answer::message(403, "Forbidden")),
+        }
+    }
 }
 
 /// Serves the routes on `listener` until the task is dropped.
@@ -429,7 +558,20 @@ async fn handle(
                     &request_id,
                     time::OffsetDateTime::now_utc(),
                 );
-                let answer = call(&router, route, &event).await;
+                let mut event = event;
+                let authorized = match &route.authorizer {
+                    None => Authorized::Allow(Value::Null),
+                    Some((auth, binary)) => router.authorize(auth, binary, &event).await,
+                };
+                let answer = match authorized {
+                    Authorized::Refuse(answer) => answer,
+                    Authorized::Allow(context) => {
+                        if !context.is_null() {
+                            event["requestContext"]["authorizer"] = json!({ "lambda": context });
+                        }
+                        call(&router, route, &event).await
+                    }
+                };
                 (answer, Some(route.binary.clone()))
             }
         },

@@ -12,18 +12,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 use relay::ai::knowledge::{
     Availability, EntryId, Faq, KnowledgeEntry, KnowledgeKind, Price, Product,
 };
 use relay::ai::settings::AiSettings;
 use relay::ids::{AccountId, TenantId};
 use relay::inbox::AiMode;
-use relay::store::{Listing, Store, keys};
+use relay::store::{Listing, Store};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::logs::Logs;
 use crate::state::Demo;
@@ -131,11 +127,24 @@ impl Seed<'_> {
             gaps.push("demo AI settings: no connected account".into());
         }
         self.knowledge(&tenant).await?;
-        let api_key = self.api_key(&tenant).await?;
+        let api_key = self
+            .api_key(
+                relay::access::Grant::Tenant {
+                    tenant_id: tenant.clone(),
+                    role: relay::access::Role::Owner,
+                    accounts: Vec::new(),
+                },
+                "demo owner key (local stack)",
+            )
+            .await?;
+        let operator_key = self
+            .api_key(relay::access::Grant::Operator, "operator key (local stack)")
+            .await?;
         Ok(Seeded {
             demo: Demo {
                 tenant_id: DEMO_TENANT.into(),
                 api_key,
+                operator_key: Some(operator_key),
                 instagram_account_id: account_id.map(|a| a.as_str().to_owned()),
                 page_id: page_id.map(|p: AccountId| p.as_str().to_owned()),
                 instagram_username: Some(DEMO_USERNAME.into()),
@@ -278,36 +287,14 @@ impl Seed<'_> {
         Ok(())
     }
 
-    /// A new API key for the tenant, stored as the data model says: only its SHA-256
-    /// (`APIKEY#<hash>`), pointing at the tenant and a role.
-    async fn api_key(&self, tenant: &TenantId) -> Result<String, SeedError> {
-        let secret: String = rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(40)
-            .map(char::from)
-            .collect();
-        let api_key = format!("rly_{DEMO_TENANT}_{secret}");
-        let hash = hex::encode(Sha256::digest(api_key.as_bytes()));
-        let key = keys::api_key(&hash);
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        self.dynamodb
-            .put_item()
-            .table_name(&self.main_table)
-            .item("pk", s(&key.pk))
-            .item("sk", s(&key.sk))
-            .item("tenant_id", s(tenant.as_str()))
-            .item("role", s("owner"))
-            .item("name", s("demo key (local stack)"))
-            .item("key_prefix", s(&api_key[..12]))
-            .item("created_at", AttributeValue::N(now_ms().to_string()))
-            .send()
+    /// A new API key (`grant`), stored as the data model says: only its SHA-256.
+    async fn api_key(&self, grant: relay::access::Grant, name: &str) -> Result<String, SeedError> {
+        let minted = relay::access::mint_key(grant, name, "system:local-stack", now_ms());
+        Store::new(self.dynamodb.clone(), self.main_table.clone())
+            .put_api_key(&minted.hash, &minted.record)
             .await
-            .map_err(|e| {
-                step("store the API key")(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        Ok(api_key)
+            .map_err(|e| step("store the API key")(e.to_string()))?;
+        Ok(minted.plaintext.expose().to_owned())
     }
 }
 

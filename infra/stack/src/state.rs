@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Demo {
     pub tenant_id: String,
+    /// An owner key of the demo tenant.
     pub api_key: String,
+    /// An operator key of the local installation.
+    #[serde(default)]
+    pub operator_key: Option<String>,
     pub instagram_account_id: Option<String>,
     pub page_id: Option<String>,
     /// The simulator's Instagram user (the account's owner) and its username.

@@ -368,6 +368,7 @@ async fn start(
         routes: routes.clone(),
         lambda: lambda.clone(),
         logs: logs.clone(),
+        authorized: Default::default(),
     });
     let mut stop = running.stop_tasks.subscribe();
     let router_logs = logs.clone();
