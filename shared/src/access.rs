@@ -160,9 +160,10 @@ pub struct ApiKey {
     pub created_at: i64,
     /// Who made it: a key id's actor, or `operator:cli`.
     pub created_by: String,
-    #[serde(default)]
+    // Absent rather than null until set: the store's conditions test for the attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
 }
 

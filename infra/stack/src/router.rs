@@ -399,11 +399,13 @@ pub struct Router {
     pub authorized: AuthCache,
 }
 
-/// Cached authorizer answers: (authorizer, identity) -> (until, context if allowed).
+/// An authorizer's answer for one identity: until when it holds, and the context if
+/// the request is allowed.
+type CachedAnswer = (Instant, Option<Value>);
+
+/// Cached authorizer answers by (authorizer, identity).
 #[derive(Default)]
-pub struct AuthCache(
-    std::sync::Mutex<std::collections::HashMap<(String, String), (Instant, Option<Value>)>>,
-);
+pub struct AuthCache(std::sync::Mutex<std::collections::HashMap<(String, String), CachedAnswer>>);
 
 /// What an authorizer decided for a request.
 enum Authorized {

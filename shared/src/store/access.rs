@@ -132,7 +132,7 @@ impl Store {
             .send()
             .await;
         conditional(result, "UpdateItem")?;
-        Ok(self.api_key_by_hash(&stored.key_hash).await?)
+        self.api_key_by_hash(&stored.key_hash).await
     }
 
     /// Note that a key was used, at most once a minute per key (a lost condition is the

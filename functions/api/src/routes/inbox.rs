@@ -123,11 +123,11 @@ pub async fn list(
         ),
     };
     let accounts: Vec<AccountId> = match &filter.account {
-        Some(raw) => {
-            let id = AccountId::parse(raw)
-                .map_err(|_| Problem::invalid_field("account", "not an account id"))?;
-            vec![id]
-        }
+        Some(raw) => vec![
+            super::accounts::owned_account(&app, &member, raw)
+                .await?
+                .account_id,
+        ],
         None => app
             .store
             .list_accounts(
