@@ -8,8 +8,13 @@
 //!    conversation, and the next DM gets no automated answer.
 //! 4. Comments arrive and are tagged: a spam comment is labelled and hidden at the
 //!    simulator by the default policy, a customer's question is left visible.
-//! 5. A person answers the question: a reply job on the moderation queue, carried
-//!    out by the moderation function, appears under the comment at the simulator.
+//! 5. A person answers the question through the management API: a reply job on the
+//!    moderation queue, carried out by the moderation function, appears under the
+//!    comment at the simulator.
+//! 6. The team's inbox through the API: the paused conversation is listed, a person
+//!    replies, the reply reaches the simulator and the AI stays paused.
+//! 7. Shadow mode through the API: the AI's draft of an answer is listed, edited and
+//!    approved, and exactly the edited text reaches the simulator.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -36,11 +41,13 @@ pub struct Report {
 
 struct Ctx {
     http: reqwest::Client,
-    sqs: aws_sdk_sqs::Client,
     store: Store,
     sim: String,
     tenant: TenantId,
     account: AccountId,
+    /// The management API (`<api_url>/v1`) and the demo tenant's owner key.
+    api: String,
+    key: String,
 }
 
 /// Runs the journeys and prints each step. Returns how many passed and failed.
@@ -49,7 +56,7 @@ pub async fn run(info: &StackInfo) -> Report {
     let say = |text: &str| println!("{text}");
     let Some(demo) = &info.demo else {
         say("The stack was started without the demo tenant (--no-demo); nothing to walk.");
-        report.skipped = 5;
+        report.skipped = 7;
         return report;
     };
     let Some(account) = demo.instagram_account_id.as_deref() else {
@@ -57,7 +64,7 @@ pub async fn run(info: &StackInfo) -> Report {
         for gap in &info.gaps {
             say(&format!("  - {gap}"));
         }
-        report.skipped = 5;
+        report.skipped = 7;
         return report;
     };
     let sdk = relay_local_aws::local_aws::sdk_config_for(&info.aws_endpoint_url).await;
@@ -73,10 +80,11 @@ pub async fn run(info: &StackInfo) -> Report {
             .build()
             .expect("a plain HTTP client always builds"),
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), main.clone()),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
         sim: info.meta_simulator_url.clone(),
         tenant: TenantId::parse(&demo.tenant_id).expect("stack.json holds a valid tenant id"),
         account: AccountId::parse(account).expect("stack.json holds a valid account id"),
+        api: format!("{}/v1", info.api_url.trim_end_matches('/')),
+        key: demo.api_key.clone(),
     };
     let customer = format!("9{:015}", rand::thread_rng().gen_range(0..10u64.pow(15)));
     let customer_id = CustomerId::parse(&customer).expect("digits are a valid customer id");
@@ -88,7 +96,7 @@ pub async fn run(info: &StackInfo) -> Report {
     ));
 
     // 1 ------------------------------------------------------------------------
-    say("[1/5] A customer DM arrives through a signed webhook and is stored");
+    say("[1/7] A customer DM arrives through a signed webhook and is stored");
     let question = "Hi! What are your opening hours?";
     let first = match step(&mut report, ctx.dm(&customer, question, info)).await {
         Some((mid, status)) => {
@@ -112,7 +120,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 2 ------------------------------------------------------------------------
-    say("[2/5] The AI answers it at the simulator");
+    say("[2/7] The AI answers it at the simulator");
     if ai_wired {
         if let Some((text, took)) = step(
             &mut report,
@@ -131,7 +139,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 3 ------------------------------------------------------------------------
-    say("[3/5] A \"...\" echo pauses the AI");
+    say("[3/7] A \"...\" echo pauses the AI");
     let sent_before = ctx.replies_to(&customer).await.len();
     if step(&mut report, ctx.echo(&customer, info)).await.is_some() {
         match step(&mut report, ctx.paused(&customer_id)).await {
@@ -163,7 +171,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 4 ------------------------------------------------------------------------
-    say("[4/5] Comments arrive and are tagged");
+    say("[4/7] Comments arrive and are tagged");
     if !info.functions.iter().any(|f| f.binary == "moderation") {
         say("      skipped  template.yaml wires no moderation function");
         report.skipped += 1;
@@ -208,19 +216,41 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 5 ------------------------------------------------------------------------
-    say("[5/5] A person answers the customer's comment");
+    say("[5/7] A person answers the customer's comment");
     let Some(question) = question else {
         say("      skipped  no comment to answer");
         report.skipped += 1;
         return finish(report);
     };
-    if let Some(reply_id) = step(&mut report, ctx.answer(info, &question)).await {
+    if let Some(reply_id) = step(&mut report, ctx.answer(&question)).await {
         say(&format!(
-            "      ok  the reply went through the moderation queue and is reply {reply_id} under comment {question} at Meta; the comment is now \"replied\""
+            "      ok  POST /v1/comments/{{id}}/reply went through the moderation queue and is reply {reply_id} under comment {question} at Meta; the comment is now \"replied\""
         ));
+    }
+
+    // 6 ------------------------------------------------------------------------
+    say("[6/7] The team's inbox through the management API");
+    if let Some(line) = step(&mut report, ctx.inbox_reply(&customer)).await {
+        say(&format!("      ok  {line}"));
+    }
+
+    // 7 ------------------------------------------------------------------------
+    say("[7/7] A person approves an AI draft (shadow mode)");
+    if ai_wired {
+        let shopper = format!("8{:015}", rand::thread_rng().gen_range(0..10u64.pow(15)));
+        if let Some(line) = step(&mut report, ctx.approve_draft(&shopper, info)).await {
+            say(&format!("      ok  {line}"));
+        }
+    } else {
+        say("      skipped: template.yaml wires no ai-reply function yet");
+        report.skipped += 1;
     }
     finish(report)
 }
+
+/// What a person writes from Relay's inbox, and the draft they edit.
+const PERSON_REPLY: &str = "Hi, this is Mia from the shop: we are open 9:00 to 18:00 today.";
+const EDITED_DRAFT: &str = "Yes! Our mugs ship to Austria for 4.90 EUR. (edited by Mia)";
 
 /// What the person answers.
 const ANSWER: &str = "Yes, we ship to Austria: 4.90 EUR, free from 50 EUR.";
@@ -534,35 +564,62 @@ impl Ctx {
 
     /// A person answers a comment: a reply job on the moderation queue (as the API
     /// will send it), then the reply at the simulator and the comment marked replied.
-    async fn answer(&self, info: &StackInfo, comment: &str) -> Result<String, DemoError> {
-        let queue = info
-            .queues
-            .get("moderation")
-            .ok_or_else(|| DemoError("stack.json names no moderation queue".into()))?;
-        let id = CommentId::parse(comment)
-            .map_err(|e| DemoError(format!("comment id {comment}: {e}")))?;
-        let job = relay::jobs::ModerationJob {
-            tenant_id: self.tenant.clone(),
-            account_id: self.account.clone(),
-            comment_id: id.clone(),
-            action: relay::moderation::ModerationAction::Reply {
-                by: "user:demo".into(),
-                request_id: format!("demo-{}", rand::thread_rng().gen_range(0..u32::MAX)),
-                text: ANSWER.into(),
-            },
-        };
-        self.sqs
-            .send_message()
-            .queue_url(queue)
-            .message_body(serde_json::to_string(&job).expect("a job serialises"))
+    /// One call of the management API with the demo owner key: status and JSON body.
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), DemoError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.api))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request
+                .header(
+                    "idempotency-key",
+                    format!("demo-{}", rand::thread_rng().gen_range(0..u64::MAX)),
+                )
+                .json(&body);
+        }
+        let response = request
             .send()
             .await
-            .map_err(|e| {
-                DemoError(format!(
-                    "the moderation queue refused the job: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
-            })?;
+            .map_err(|e| DemoError(format!("the API is not reachable: {e}")))?;
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    /// Like [`Ctx::api`], but anything other than `want` is a failure.
+    async fn api_expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Result<Value, DemoError> {
+        let (status, value) = self.api(method, path, body).await?;
+        if status != want {
+            return Err(DemoError(format!(
+                "{method} /v1{path} answered {status}: {value}"
+            )));
+        }
+        Ok(value)
+    }
+
+    async fn answer(&self, comment: &str) -> Result<String, DemoError> {
+        let id = CommentId::parse(comment)
+            .map_err(|e| DemoError(format!("comment id {comment}: {e}")))?;
+        self.api_expect(
+            "POST",
+            &format!("/comments/{}-{comment}/reply", self.account),
+            Some(json!({ "text": ANSWER })),
+            202,
+        )
+        .await?;
         poll(
             Duration::from_secs(30),
             "the reply did not appear under the comment at the simulator",
@@ -592,6 +649,111 @@ impl Ctx {
         )
         .await
         .map(|(reply_id, _)| reply_id)
+    }
+
+    /// A person answers `customer` from the inbox; the reply reaches Meta and the AI
+    /// stays paused.
+    async fn inbox_reply(&self, customer: &str) -> Result<String, DemoError> {
+        let conversation = format!("{}-{customer}", self.account);
+        let inbox = self
+            .api_expect(
+                "GET",
+                &format!("/conversations?account={}&ai_paused=true", self.account),
+                None,
+                200,
+            )
+            .await?;
+        let listed = inbox["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|c| c["id"] == conversation.as_str()));
+        if !listed {
+            return Err(DemoError(format!(
+                "GET /v1/conversations does not list {conversation} as paused: {inbox}"
+            )));
+        }
+        let before = self.replies_to(customer).await.len();
+        let sent = self
+            .api_expect(
+                "POST",
+                &format!("/conversations/{conversation}/messages"),
+                Some(json!({ "text": PERSON_REPLY })),
+                201,
+            )
+            .await?;
+        poll(
+            Duration::from_secs(20),
+            "the person's reply did not reach the simulator",
+            || async {
+                let replies = self.replies_to(customer).await;
+                (replies.len() > before && replies.last().is_some_and(|r| r == PERSON_REPLY))
+                    .then_some(())
+            },
+        )
+        .await?;
+        let after = self
+            .api_expect("GET", &format!("/conversations/{conversation}"), None, 200)
+            .await?;
+        if after["ai_paused"] != json!(true) {
+            return Err(DemoError(format!("the AI is no longer paused: {after}")));
+        }
+        Ok(format!(
+            "GET /v1/conversations listed {conversation} (AI paused); POST .../messages sent {} to the simulator; the AI stays paused",
+            sent["sent_mids"]
+        ))
+    }
+
+    /// Shadow mode: the AI drafts, a person edits and approves, Meta gets the edit once.
+    async fn approve_draft(&self, shopper: &str, info: &StackInfo) -> Result<String, DemoError> {
+        let settings = format!("/accounts/{}/settings", self.account);
+        self.api_expect(
+            "PATCH",
+            &settings,
+            Some(json!({"ai": {"mode": "shadow"}})),
+            200,
+        )
+        .await?;
+        let result = async {
+            self.dm(shopper, "Do your mugs ship to Austria?", info).await?;
+            let conversation = format!("{}-{shopper}", self.account);
+            let (draft, took) = poll(Duration::from_secs(60), "no draft was listed by GET /v1/drafts", || async {
+                let (_, drafts) = self
+                    .api("GET", &format!("/drafts?account={}", self.account), None)
+                    .await
+                    .ok()?;
+                drafts["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|d| d["conversation_id"] == conversation.as_str())
+                    .and_then(|d| d["draft_id"].as_str().map(str::to_owned))
+            })
+            .await?;
+            let path = format!("/conversations/{conversation}/drafts/{draft}/approve");
+            self.api_expect("POST", &path, Some(json!({ "text": EDITED_DRAFT })), 201)
+                .await?;
+            let (again, _) = self.api("POST", &path, Some(json!({}))).await?;
+            if again != 409 {
+                return Err(DemoError(format!("a second approval answered {again}, not 409")));
+            }
+            poll(Duration::from_secs(20), "the approved draft did not reach the simulator", || async {
+                let replies = self.replies_to(shopper).await;
+                (replies == [EDITED_DRAFT]).then_some(())
+            })
+            .await?;
+            Ok(format!(
+                "the AI drafted an answer ({:.1} s); a person edited and approved it; the simulator received exactly the edited text, and a second approval was refused (409)",
+                took.as_secs_f64()
+            ))
+        }
+        .await;
+        // The demo tenant answers automatically again, whatever happened above.
+        self.api_expect(
+            "PATCH",
+            &settings,
+            Some(json!({"ai": {"mode": "auto"}})),
+            200,
+        )
+        .await?;
+        result
     }
 
     /// Whether the simulator (Meta) shows the comment as hidden.
