@@ -249,6 +249,35 @@ async fn a_created_key_is_shown_once_works_and_stops_working_when_revoked() {
         .post(&admin, "/v1/keys", json!({"name": "Boss", "role": "owner"}))
         .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
+    // A key does not revoke itself, and the last owner key stays.
+    let (_, me) = {
+        let listed = w.get(&owner, "/v1/keys").await;
+        let mine = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["role"] == "owner")
+            .unwrap()["key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (listed, mine)
+    };
+    let itself = w
+        .call(Some(&owner), "DELETE", &format!("/v1/keys/{me}"), None, &[])
+        .await;
+    assert_eq!(
+        itself.problem_type(),
+        "urn:relay:problem:key-revokes-itself"
+    );
+    let last = w
+        .call(Some(&admin), "DELETE", &format!("/v1/keys/{me}"), None, &[])
+        .await;
+    assert_eq!(
+        last.status, 403,
+        "admins do not revoke owner keys: {}",
+        last.body
+    );
     // Revoked: refused from then on (the authorizer reads the key each time; API
     // Gateway's cache adds at most its 60 s).
     let revoked = w
@@ -784,4 +813,39 @@ async fn the_audit_trail_lists_writes_by_key_and_verifies() {
     assert!(second.body["items"][0]["seq"].as_u64() > first.body["items"][0]["seq"].as_u64());
     let verified = w.get(&admin, "/v1/audit/verify").await;
     assert_eq!(verified.body["intact"], true, "{}", verified.body);
+}
+
+#[tokio::test]
+async fn the_sample_events_answer_as_their_readme_says() {
+    use tower::ServiceExt;
+    let w = World::start().await;
+    let dir = common::events_dir();
+    // The samples name tenant `acme`, which is also this world's tenant name.
+    for (file, status) in [
+        ("api/openapi.json", 200),
+        ("api/list-conversations.json", 200),
+        ("api/viewer-cannot-reply.json", 403),
+        ("api/unknown-field.json", 422),
+        ("api/operator-reads-no-inbox.json", 403),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let text = text.replace(
+            "\"tenant_id\": \"acme\"",
+            &format!("\"tenant_id\": \"{}\"", w.tenant()),
+        );
+        let request = lambda_http::request::from_str(&text).expect("a v2 event");
+        let response = w.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{file}");
+    }
+    for file in [
+        "authorizer/unknown-key.json",
+        "authorizer/not-a-bearer-key.json",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let answer = w
+            .authorizer
+            .handle(serde_json::from_str(&text).unwrap())
+            .await;
+        assert!(!answer.is_authorized, "{file}");
+    }
 }

@@ -57,15 +57,31 @@ pub fn document() -> String {
     let mut doc =
         serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document always serialises");
     let problem = || json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    // API Gateway answers 401 (no Authorization header) and 403 (the authorizer refused
+    // the key) itself, as `{"message": ...}` in application/json.
+    let gateway = || {
+        let mut content = problem();
+        content["application/json"] =
+            json!({ "schema": { "$ref": "#/components/schemas/GatewayMessage" } });
+        content
+    };
     let shared = [
-        ("401", "No API key, or not one Relay knows"),
-        ("403", "The key's role or kind may not use this route"),
+        ("401", "No API key (answered by API Gateway)"),
+        (
+            "403",
+            "A key Relay does not know (API Gateway), or whose role or kind may not use this route",
+        ),
+        ("404", "No such resource in the caller's tenant"),
         (
             "422",
             "A parameter or the body was refused; `errors` names the fields",
         ),
         ("429", "The tenant's rate is used up; see Retry-After"),
         ("503", "Relay could not complete the request; try again"),
+    ];
+    let with_body = [
+        ("413", "The body is larger than 256 KiB"),
+        ("415", "The body is not application/json"),
     ];
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for item in paths.values_mut() {
@@ -81,6 +97,7 @@ pub fn document() -> String {
                     let id = format!("{tag}_{id}");
                     operation.insert("operationId".into(), Value::String(id));
                 }
+                let has_body = operation.contains_key("requestBody");
                 let Some(responses) = operation
                     .get_mut("responses")
                     .and_then(Value::as_object_mut)
@@ -94,14 +111,24 @@ pub fn document() -> String {
                         response["content"] = problem();
                     }
                 }
-                for (status, description) in shared {
-                    responses.entry(status).or_insert_with(
+                let extra = if has_body { &with_body[..] } else { &[][..] };
+                for (status, description) in shared.iter().chain(extra) {
+                    responses.entry(*status).or_insert_with(
                         || json!({ "description": description, "content": problem() }),
                     );
+                }
+                for status in ["401", "403"] {
+                    responses[status]["content"] = gateway();
                 }
             }
         }
     }
+    doc["components"]["schemas"]["GatewayMessage"] = json!({
+        "type": "object",
+        "description": "API Gateway's own answer",
+        "properties": { "message": { "type": "string" } },
+        "required": ["message"],
+    });
     serde_json::to_string_pretty(&doc).expect("the OpenAPI document always serialises")
 }
 

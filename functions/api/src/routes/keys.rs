@@ -131,7 +131,8 @@ pub async fn create(
 #[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = String, Path)),
     responses((status = 200, body = KeyView, description = "Revoked; refused by the authorizer within 60 s"),
-        (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem)))]
+        (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
+        (status = 409, description = "The key that makes the request", body = crate::problem::Problem)))]
 pub async fn revoke(
     State(app): State<Arc<App>>,
     member: Member,
@@ -151,6 +152,14 @@ pub async fn revoke(
         return Err(Problem::forbidden(format!(
             "your key may not revoke {role} keys"
         )));
+    }
+    // A key does not revoke itself: only owners revoke owner keys, so a tenant always
+    // keeps an owner key this way.
+    if id == member.key_id {
+        return Err(Problem::conflict(
+            "key-revokes-itself",
+            "a key cannot revoke itself; revoke it with another key",
+        ));
     }
     let revoked = app
         .store
