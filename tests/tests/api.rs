@@ -576,6 +576,28 @@ async fn errors_are_problem_json_naming_the_field_and_unknown_fields_are_refused
     let cursor = w.get(&manager, "/v1/knowledge?cursor=bm9wZQ").await;
     assert_eq!(cursor.status, 422);
     assert_eq!(cursor.body["errors"][0]["field"], "cursor");
+    // Cursors that are empty, or not a whole key of the listing, are the client's error.
+    let admin = w.key(Role::Admin).await;
+    for path in [
+        "/v1/conversations?cursor=",
+        "/v1/knowledge?cursor=",
+        "/v1/audit?cursor=",
+    ] {
+        let answer = w.get(&admin, path).await;
+        assert_eq!(answer.status, 422, "{path}: {}", answer.body);
+    }
+    let partial = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        format!("{{\"pk\":\"T#{}\"}}", w.tenant()),
+    );
+    let answer = w
+        .get(&manager, &format!("/v1/knowledge?cursor={partial}"))
+        .await;
+    assert_eq!(
+        answer.status, 422,
+        "a partial key as cursor: {}",
+        answer.body
+    );
     let missing = w.get(&manager, "/v1/conversations/1-2").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.problem_type(), "urn:relay:problem:not-found");

@@ -366,7 +366,10 @@ impl AuditRecordView {
             actor: r.actor.clone(),
             action: r.action.clone(),
             target: r.target.clone(),
-            details: serde_json::from_str(&r.details).unwrap_or(Value::Null),
+            details: match serde_json::from_str(&r.details) {
+                Ok(Value::Object(map)) => Value::Object(map),
+                _ => Value::Object(Default::default()),
+            },
             hash: r.hash.clone(),
             prev_hash: r.prev_hash.clone(),
         }

@@ -92,14 +92,24 @@ impl Cursor {
         Some(Self(URL_SAFE_NO_PAD.encode(json)))
     }
 
-    /// The start key, provided it lies in `partition` (under attribute `pk_attr`).
-    fn decode(&self, pk_attr: &str, partition: &str) -> Result<Item, StoreError> {
+    /// The start key, provided it lies in `partition` (under attribute `pk_attr`) and is
+    /// a whole key of what is read: the table's `pk` and `sk`, and the index's own two
+    /// attributes, each non-empty, and nothing else (DynamoDB refuses anything less).
+    fn decode(&self, pk_attr: &str, sk_attr: &str, partition: &str) -> Result<Item, StoreError> {
         let json = URL_SAFE_NO_PAD
             .decode(&self.0)
             .map_err(|_| StoreError::InvalidCursor)?;
         let plain: HashMap<String, String> =
             serde_json::from_slice(&json).map_err(|_| StoreError::InvalidCursor)?;
         if plain.get(pk_attr).map(String::as_str) != Some(partition) {
+            return Err(StoreError::InvalidCursor);
+        }
+        let wanted = ["pk", "sk", pk_attr, sk_attr];
+        let whole = wanted
+            .iter()
+            .all(|a| plain.get(*a).is_some_and(|v| !v.is_empty()))
+            && plain.keys().all(|k| wanted.contains(&k.as_str()));
+        if !whole {
             return Err(StoreError::InvalidCursor);
         }
         Ok(plain
@@ -341,7 +351,7 @@ impl Store {
         };
         q = q.key_condition_expression(condition);
         if let Some(cursor) = &listing.cursor {
-            q = q.set_exclusive_start_key(Some(cursor.decode(pk_attr, partition)?));
+            q = q.set_exclusive_start_key(Some(cursor.decode(pk_attr, sk_attr, partition)?));
         }
         if index.is_none() {
             q = q.consistent_read(true);
@@ -471,7 +481,27 @@ mod tests {
             ("sk".to_owned(), AttributeValue::S("CONV#9".into())),
         ]);
         let cursor = Cursor::encode(&key).unwrap();
-        assert_eq!(cursor.decode("pk", "T#a#A#1").unwrap(), key);
+        assert_eq!(cursor.decode("pk", "sk", "T#a#A#1").unwrap(), key);
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_a_whole_key_is_rejected() {
+        let partial: Item = HashMap::from([("pk".to_owned(), AttributeValue::S("T#a".into()))]);
+        let cursor = Cursor::encode(&partial).unwrap();
+        assert!(matches!(
+            cursor.decode("pk", "sk", "T#a"),
+            Err(StoreError::InvalidCursor)
+        ));
+        let extra: Item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("T#a".into())),
+            ("sk".to_owned(), AttributeValue::S("X".into())),
+            ("other".to_owned(), AttributeValue::S("Y".into())),
+        ]);
+        let cursor = Cursor::encode(&extra).unwrap();
+        assert!(matches!(
+            cursor.decode("pk", "sk", "T#a"),
+            Err(StoreError::InvalidCursor)
+        ));
     }
 
     #[test]
@@ -482,11 +512,11 @@ mod tests {
         ]);
         let cursor = Cursor::encode(&key).unwrap();
         assert!(matches!(
-            cursor.decode("pk", "T#mine#A#1"),
+            cursor.decode("pk", "sk", "T#mine#A#1"),
             Err(StoreError::InvalidCursor)
         ));
         assert!(matches!(
-            Cursor::parse("%%%").unwrap().decode("pk", "x"),
+            Cursor::parse("%%%").unwrap().decode("pk", "sk", "x"),
             Err(StoreError::InvalidCursor)
         ));
     }

@@ -118,7 +118,11 @@ pub async fn list(
                 .decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .filter(|p| p.len() <= 128 && p.bytes().all(|b| b.is_ascii_digit() || b == b'#'))
+                .filter(|p| {
+                    !p.is_empty()
+                        && p.len() <= 128
+                        && p.bytes().all(|b| b.is_ascii_digit() || b == b'#')
+                })
                 .ok_or_else(|| Problem::invalid_field("cursor", "not a cursor of this listing"))?,
         ),
     };
@@ -249,6 +253,7 @@ pub struct ReplyBody {
         ("Idempotency-Key" = Option<String>, Header, description = "Sends once per key and body within 24 h")),
     request_body = ReplyBody,
     responses((status = 201, body = SentView), (status = 404, body = crate::problem::Problem),
+        (status = 409, description = "The account cannot send (it needs reconnecting)", body = crate::problem::Problem),
         (status = 422, description = "Meta's 7-day window closed, or the text is empty", body = crate::problem::Problem),
         (status = 502, body = crate::problem::Problem)))]
 pub async fn reply(
@@ -429,7 +434,8 @@ pub struct ApproveBody {
         ("Idempotency-Key" = Option<String>, Header)),
     request_body = ApproveBody,
     responses((status = 201, body = SentView), (status = 404, body = crate::problem::Problem),
-        (status = 409, description = "Approved or rejected already", body = crate::problem::Problem),
+        (status = 409, description = "Approved or rejected already, or the account cannot send", body = crate::problem::Problem),
+        (status = 502, description = "Meta refused the message", body = crate::problem::Problem),
         (status = 422, description = "Meta's window closed", body = crate::problem::Problem)))]
 pub async fn approve(
     State(app): State<Arc<App>>,
