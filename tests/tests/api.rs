@@ -517,6 +517,19 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
         other.problem_type(),
         "urn:relay:problem:idempotency-key-reused"
     );
+    // A refusal is replayed as the problem it was.
+    let bad = json!({"entry": {"kind": "faq", "question": "", "answer": "No."}});
+    let first = w
+        .post_once(&manager, "/v1/knowledge", bad.clone(), "k-2")
+        .await;
+    let replay = w.post_once(&manager, "/v1/knowledge", bad, "k-2").await;
+    assert_eq!((first.status, replay.status), (422, 422));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        replay.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(replay.body, first.body);
 }
 
 #[tokio::test]

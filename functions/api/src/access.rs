@@ -321,11 +321,18 @@ async fn idempotent(
         .await
     {
         Ok(Idempotent::Proceed) => {}
-        Ok(Idempotent::Replay { status, body }) => {
+        Ok(Idempotent::Replay {
+            status,
+            content_type,
+            body,
+        }) => {
             let mut response =
                 (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             let headers = response.headers_mut();
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            let content_type = content_type.unwrap_or_else(|| "application/json".to_owned());
+            if let Ok(value) = HeaderValue::from_str(&content_type) {
+                headers.insert("content-type", value);
+            }
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
             return response;
         }
@@ -359,11 +366,16 @@ async fn idempotent(
     let kept = if status.is_server_error() {
         app.store.abandon_idempotent(tenant, &key_hash).await
     } else {
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
         app.store
             .finish_idempotent(
                 tenant,
                 &key_hash,
                 status.as_u16(),
+                content_type,
                 &String::from_utf8_lossy(&bytes),
             )
             .await

@@ -29,6 +29,8 @@ pub struct IdempotentRecord {
     pub status: Option<u16>,
     #[serde(default)]
     pub response: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 /// What a request carrying an `Idempotency-Key` finds.
@@ -37,7 +39,11 @@ pub enum Idempotent {
     /// First time: go ahead, then record the response.
     Proceed,
     /// The same request answered before: this is its answer.
-    Replay { status: u16, body: String },
+    Replay {
+        status: u16,
+        content_type: Option<String>,
+        body: String,
+    },
     /// The same key with another request.
     Mismatch,
     /// The first request with this key is still running.
@@ -169,6 +175,7 @@ impl Store {
             created_at: now_ms,
             status: None,
             response: None,
+            content_type: None,
         };
         let index = IndexKeys {
             ttl: Some(now_ms / 1000 + IDEMPOTENCY_TTL_SECONDS),
@@ -197,8 +204,13 @@ impl Store {
             IdempotentRecord {
                 status: Some(status),
                 response: Some(body),
+                content_type,
                 ..
-            } => Idempotent::Replay { status, body },
+            } => Idempotent::Replay {
+                status,
+                content_type,
+                body,
+            },
             _ => Idempotent::InProgress,
         })
     }
@@ -209,17 +221,22 @@ impl Store {
         tenant: Option<&TenantId>,
         key_hash: &str,
         status: u16,
+        content_type: Option<&str>,
         body: &str,
     ) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(Self::key_attrs(&keys::idempotency(tenant, key_hash))))
-            .update_expression("SET #status = :status, #response = :body")
+            .update_expression("SET #status = :status, #response = :body, content_type = :type")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#response", "response")
             .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
             .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
+            .expression_attribute_values(
+                ":type",
+                AttributeValue::S(content_type.unwrap_or("application/json").to_owned()),
+            )
             .send()
             .await
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;

@@ -1,14 +1,15 @@
 //! Measures the management API on the running local stack (`relay-stack up`):
 //!
 //! - latency of list calls through the router, the authorizer and the api function
-//!   (`GET /v1/conversations`, `GET /v1/accounts`): p50 / p99 / max over `--calls`;
+//!   (`GET /v1/conversations`, `GET /v1/accounts`): p50 / p99 / max over `--calls`, paced at
+//!   `--rate` calls a second (below the tenant's rate limit);
 //! - cold start of the `api` and `authorizer` binaries (built as the template builds
 //!   them: `cargo build --release`): the time from exec to the function's first request
 //!   to the Lambda runtime API, against a stub runtime API on 127.0.0.1, as the median
 //!   of `--starts` runs.
 //!
 //! ```text
-//! cargo run --release -p relay-stack --bin api-bench -- [--calls 300] [--starts 15]
+//! cargo run --release -p relay-stack --bin api-bench -- [--calls 300] [--rate 15] [--starts 15]
 //! ```
 
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ fn root() -> PathBuf {
 #[tokio::main]
 async fn main() {
     let calls = arg("--calls", 300);
+    // Below the tenant's rate limit (20/s in the template), so every call is served.
+    let rate = arg("--rate", 15).max(1);
     let starts = arg("--starts", 15);
     let dir = std::env::var("RELAY_STACK_DIR").unwrap_or_else(|_| ".local".into());
     let path = root().join(&dir).join("stack.json");
@@ -72,7 +75,7 @@ async fn main() {
         .build()
         .expect("a client");
     println!(
-        "management API list calls through the local router ({calls} calls each, after 5 warm-up calls)"
+        "management API list calls through the local router ({calls} calls each at {rate}/s, after 5 warm-up calls)"
     );
     for route in ["/conversations?limit=50", "/accounts"] {
         for _ in 0..5 {
@@ -83,7 +86,9 @@ async fn main() {
                 .await;
         }
         let mut ms = Vec::with_capacity(calls);
+        let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         for _ in 0..calls {
+            pace.tick().await;
             let started = Instant::now();
             let response = http
                 .get(format!("{api}{route}"))
