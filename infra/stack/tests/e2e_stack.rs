@@ -664,7 +664,9 @@ async fn the_local_stack_runs_the_product_end_to_end() {
         ("/demo/api_key", ["--exclude-tag", "operator"]),
         ("/demo/operator_key", ["--include-tag", "operator"]),
     ] {
+        // Its example database and crash cache go to the stack's temporary directory.
         let run = Command::new(root().join(".venv/bin/schemathesis"))
+            .current_dir(&stack.dir)
             .args(["run", &spec, "-H", &format!("Authorization: Bearer {}", world.s(key))])
             .args(tags)
             .args([
