@@ -884,3 +884,92 @@ async fn the_sample_events_answer_as_their_readme_says() {
         assert!(!answer.is_authorized, "{file}");
     }
 }
+
+#[tokio::test]
+async fn an_owner_erases_the_tenants_data_and_nothing_of_another_tenant() {
+    let w = World::start().await;
+    let conversation = w.customer_writes("Please forget me").await;
+    let owner = w.key(Role::Owner).await;
+    let manager = w.key(Role::Manager).await;
+    let entry = json!({"entry": {"kind": "faq", "question": "Gift wrap?", "answer": "Yes."}});
+    assert_eq!(
+        w.post(&manager, "/v1/knowledge", entry.clone())
+            .await
+            .status,
+        201
+    );
+    let rival = TenantId::parse(format!("rival-{}", w.tenant())).unwrap();
+    let rival_key = w.key_for(&rival, Role::Owner, &[]).await;
+    assert_eq!(w.post(&rival_key, "/v1/knowledge", entry).await.status, 201);
+
+    let unconfirmed = w
+        .post(
+            &owner,
+            "/v1/tenant/erase",
+            json!({"confirm": "someone-else"}),
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 422, "{}", unconfirmed.body);
+    assert_eq!(unconfirmed.body["errors"][0]["field"], "confirm");
+    assert_eq!(
+        w.get(&owner, &format!("/v1/conversations/{conversation}"))
+            .await
+            .status,
+        200,
+        "an unconfirmed request erases nothing"
+    );
+
+    let listed = w
+        .get(
+            &owner,
+            &format!("/v1/conversations/{conversation}/messages?limit=200"),
+        )
+        .await;
+    let messages = listed.body["items"].as_array().unwrap().len();
+    assert!(messages >= 1);
+    let knowledge = w.get(&owner, "/v1/knowledge?limit=200").await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let erased = w
+        .post(
+            &owner,
+            "/v1/tenant/erase",
+            json!({"confirm": w.tenant().as_str()}),
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(erased.body["accounts"], 1);
+    assert_eq!(erased.body["conversations"], 1);
+    assert_eq!(erased.body["messages"], messages);
+    assert_eq!(erased.body["knowledge_entries"], knowledge);
+    assert_eq!(erased.body["api_keys"], 2, "the owner's and the manager's");
+
+    // What is left of the tenant in the main table expires by itself within a day.
+    let mine = format!("\"T#{}", w.tenant());
+    let table = w.table_text(&w.ai.p.aws.tables.main).await;
+    let left: Vec<&str> = table
+        .lines()
+        .filter(|item| item.contains(&mine) && !item.contains("\"ttl\""))
+        .map(|item| &item[..item.len().min(200)])
+        .collect();
+    assert!(
+        left.is_empty(),
+        "items of the tenant left:\n{}",
+        left.join("\n")
+    );
+    assert_eq!(
+        w.get(&owner, "/v1/accounts").await.status,
+        403,
+        "its keys are gone"
+    );
+
+    let rival_knowledge = w.get(&rival_key, "/v1/knowledge").await;
+    assert_eq!(rival_knowledge.status, 200);
+    assert_eq!(rival_knowledge.body["items"].as_array().unwrap().len(), 1);
+    let records = w.ai.p.audit.records(w.tenant()).await.unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(last.action, "tenant.erased");
+    assert!(last.actor.starts_with("user:key_"), "{}", last.actor);
+    assert!(w.ai.p.audit.verify(w.tenant()).await.unwrap().is_intact());
+}

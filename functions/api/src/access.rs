@@ -130,6 +130,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/v1/keys", Need::Tenant(Role::Admin)),
     ("POST", "/v1/keys", Need::Tenant(Role::Admin)),
     ("DELETE", "/v1/keys/{key_id}", Need::Tenant(Role::Admin)),
+    ("POST", "/v1/tenant/erase", Need::Tenant(Role::Owner)),
     ("GET", "/v1/tenants", Need::Operator),
     ("POST", "/v1/tenants", Need::Operator),
     ("POST", "/v1/tenants/{tenant_id}/keys", Need::Operator),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, audit, comments, inbox, keys, knowledge, operator};
+use crate::routes::{accounts, audit, comments, inbox, keys, knowledge, operator, tenant};
 use crate::{problem, views};
 
 struct BearerKeys;
@@ -42,7 +42,7 @@ impl Modify for BearerKeys {
         knowledge::list, knowledge::create, knowledge::show, knowledge::replace, knowledge::remove,
         comments::list, comments::show, comments::act,
         audit::list, audit::verify,
-        keys::list, keys::create, keys::revoke,
+        keys::list, keys::create, keys::revoke, tenant::erase,
         operator::list_tenants, operator::create_tenant, operator::create_owner_key,
         operator::onboarding_link, operator::health,
     ),

@@ -16,7 +16,6 @@
 //! `no-store` and carries a nonce-based Content-Security-Policy; no token, code, state
 //! or username reaches a log line.
 
-mod erase;
 mod flow;
 mod meta_callbacks;
 
@@ -39,7 +38,6 @@ use relay::store::Store;
 use relay::telemetry::Metrics;
 use relay::tokens::{self, Clock, SystemClock};
 
-pub use erase::{ErasureReport, erase_account};
 pub use meta_callbacks::DeletionRecord;
 
 /// Route paths below the public base URL.

@@ -18,7 +18,6 @@ use relay::store::accounts::{Account, AccountStatus};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::erase::erase_account;
 use crate::{Oauth, json, page, paths};
 
 /// A data-deletion request, keyed by its confirmation code.
@@ -213,8 +212,8 @@ impl Oauth {
         self.metrics.count("DeletionRequests", 1);
         let result = async {
             for account in self.accounts_of(&signed.user_id, provider).await? {
-                let erased = erase_account(&self.store, &account).await?;
-                add(&mut record.counts, &erased);
+                let erased = self.store.erase_account(&account).await?;
+                record.counts.add(&erased);
                 self.audit(
                     &account.tenant_id,
                     AuditEntry::new("meta:data-deletion", "account.data_deleted")
@@ -293,14 +292,4 @@ impl Oauth {
             }),
         }
     }
-}
-
-/// Counts accumulate across runs: a resumed deletion adds what it erased this time.
-fn add(total: &mut DeletionCounts, more: &DeletionCounts) {
-    total.accounts += more.accounts;
-    total.contacts += more.contacts;
-    total.conversations += more.conversations;
-    total.messages += more.messages;
-    total.comments += more.comments;
-    total.other_items += more.other_items;
 }

@@ -380,6 +380,18 @@ pub struct DeletionCounts {
     pub other_items: u64,
 }
 
+impl DeletionCounts {
+    /// Counts accumulate across runs: a resumed deletion adds what it erased this time.
+    pub fn add(&mut self, more: &DeletionCounts) {
+        self.accounts += more.accounts;
+        self.contacts += more.contacts;
+        self.conversations += more.conversations;
+        self.messages += more.messages;
+        self.comments += more.comments;
+        self.other_items += more.other_items;
+    }
+}
+
 /// The status page of a data-deletion request.
 #[derive(Debug, Clone)]
 pub struct DeletionView<'a> {

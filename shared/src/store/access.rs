@@ -98,6 +98,19 @@ impl Store {
         Ok(page.items)
     }
 
+    /// The hashes a tenant's keys are stored under (for erasing them).
+    pub(crate) async fn stored_key_hashes(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .stored_keys(tenant)
+            .await?
+            .into_iter()
+            .map(|s| s.key_hash)
+            .collect())
+    }
+
     /// A tenant's keys (`None`: the operators'), oldest first.
     pub async fn list_api_keys(
         &self,

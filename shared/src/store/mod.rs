@@ -9,6 +9,7 @@
 pub mod access;
 pub mod accounts;
 pub mod ai;
+pub mod erase;
 pub mod inbox;
 pub mod keys;
 pub mod moderation;

@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod keys;
 pub mod knowledge;
 pub mod operator;
+pub mod tenant;
 
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", delete(keys::revoke))
+        .route("/v1/tenant/erase", post(tenant::erase))
         .route(
             "/v1/tenants",
             get(operator::list_tenants).post(operator::create_tenant),

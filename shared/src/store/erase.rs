@@ -1,34 +1,33 @@
-//! Erasing what Relay holds about connected accounts, for Meta's data-deletion callback.
+//! Erasing what Relay holds: one connected account (Meta's data-deletion callback, the
+//! oauth function) or a whole tenant (its owner, through the API).
 //!
 //! For each account: its partition (contacts, conversations, comments, profile and
 //! insight snapshots), every conversation's partition (messages, drafts) and the mid
 //! pointers of those messages, its raw-event partition, then the account item (with its sealed
-//! token) and its webhook route. Every step is a Query of one partition and batched
-//! deletes, so a repeated run (Meta resending the request after a failure) finishes what
-//! an earlier one started. The audit trail is a separate table and is not touched.
+//! token) and its webhook route. A tenant adds its own partition (settings, knowledge,
+//! posts), its rate bucket and, last, its API keys. Every step is a Query of one partition
+//! and batched deletes, so a repeated run (Meta resending the request after a failure, an
+//! owner calling again) finishes what an earlier one started. The audit trail is a
+//! separate, append-only table and is not touched. Items that expire by TTL within a day
+//! (dedupe markers, claims, idempotency records) are left to expire.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
-use relay::ids::{AccountId, CustomerId, TenantId};
-use relay::onboarding::html::DeletionCounts;
-use relay::store::accounts::Account;
-use relay::store::{Store, StoreError, keys};
+
+use super::accounts::Account;
+use super::{Listing, Store, StoreError, keys};
+use crate::ids::{AccountId, CustomerId, TenantId};
+use crate::onboarding::html::DeletionCounts;
 
 type Item = HashMap<String, AttributeValue>;
-
-/// What was erased.
-pub type ErasureReport = DeletionCounts;
 
 fn dynamo<E>(operation: &'static str, e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    StoreError::Dynamo {
-        operation,
-        reason: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-    }
+    StoreError::dynamo(operation, e)
 }
 
 /// The (pk, sk) of every item in a partition.
@@ -111,9 +110,81 @@ async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<()
     Ok(())
 }
 
+/// What erasing a tenant removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TenantErasure {
+    /// What the tenant's accounts held.
+    pub accounts: DeletionCounts,
+    pub knowledge_entries: u64,
+    pub posts: u64,
+    /// Settings, policies and the tenant's own record.
+    pub other_items: u64,
+    pub api_keys: u64,
+}
+
+impl Store {
+    /// Erase one account's data and report what it removed.
+    pub async fn erase_account(&self, account: &Account) -> Result<DeletionCounts, StoreError> {
+        erase_account(self, account).await
+    }
+
+    /// Erase everything a tenant has in the main table: its accounts' data, then its own
+    /// partition, its rate bucket and, last, its API keys (so that a run cut short can be
+    /// finished by calling again with the same key).
+    pub async fn erase_tenant(&self, tenant: &TenantId) -> Result<TenantErasure, StoreError> {
+        let mut erased = TenantErasure::default();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .list_accounts(
+                    tenant,
+                    &Listing {
+                        limit: 100,
+                        cursor,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            for account in &page.items {
+                let counts = erase_account(self, account).await?;
+                erased.accounts.add(&counts);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let own = keys_of_partition(self, &keys::tenant_pk(tenant)).await?;
+        for (_, sk) in &own {
+            if sk.starts_with(keys::KNOWLEDGE_PREFIX) {
+                erased.knowledge_entries += 1;
+            } else if sk.starts_with("POST#") {
+                erased.posts += 1;
+            } else {
+                erased.other_items += 1;
+            }
+        }
+        delete_keys(self, &own).await?;
+        let bucket = keys::rate_bucket(tenant);
+        delete_keys(self, &[(bucket.pk, bucket.sk)]).await?;
+        let api_keys: Vec<(String, String)> = self
+            .stored_key_hashes(Some(tenant))
+            .await?
+            .into_iter()
+            .map(|hash| {
+                let key = keys::api_key(&hash);
+                (key.pk, key.sk)
+            })
+            .collect();
+        erased.api_keys = api_keys.len() as u64;
+        delete_keys(self, &api_keys).await?;
+        Ok(erased)
+    }
+}
+
 /// Erase one account's data and report what it removed.
-pub async fn erase_account(store: &Store, account: &Account) -> Result<ErasureReport, StoreError> {
-    let mut report = ErasureReport::default();
+async fn erase_account(store: &Store, account: &Account) -> Result<DeletionCounts, StoreError> {
+    let mut report = DeletionCounts::default();
     let tenant: &TenantId = &account.tenant_id;
     let id: &AccountId = &account.account_id;
     let partition = keys::profile(tenant, id).pk;
