@@ -862,6 +862,7 @@ async fn the_sample_events_answer_as_their_readme_says() {
         ("api/viewer-cannot-reply.json", 403),
         ("api/unknown-field.json", 422),
         ("api/operator-reads-no-inbox.json", 403),
+        ("api/erase-unconfirmed.json", 422),
     ] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let text = text.replace(

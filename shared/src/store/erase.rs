@@ -23,13 +23,6 @@ use crate::onboarding::html::DeletionCounts;
 
 type Item = HashMap<String, AttributeValue>;
 
-fn dynamo<E>(operation: &'static str, e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    StoreError::dynamo(operation, e)
-}
-
 /// The (pk, sk) of every item in a partition.
 async fn keys_of_partition(
     store: &Store,
@@ -49,7 +42,7 @@ async fn keys_of_partition(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| dynamo("Query", e))?;
+            .map_err(|e| StoreError::dynamo("Query", e))?;
         for item in out.items.unwrap_or_default() {
             if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
                 (item.get("pk"), item.get("sk"))
@@ -90,7 +83,7 @@ async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<()
                 .request_items(store.table(), requests)
                 .send()
                 .await
-                .map_err(|e| dynamo("BatchWriteItem", e))?;
+                .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
             requests = out
                 .unprocessed_items
                 .and_then(|mut m| m.remove(store.table()))
@@ -111,7 +104,7 @@ async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<()
 }
 
 /// What erasing a tenant removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantErasure {
     /// What the tenant's accounts held.
     pub accounts: DeletionCounts,
@@ -123,11 +116,6 @@ pub struct TenantErasure {
 }
 
 impl Store {
-    /// Erase one account's data and report what it removed.
-    pub async fn erase_account(&self, account: &Account) -> Result<DeletionCounts, StoreError> {
-        erase_account(self, account).await
-    }
-
     /// Erase everything a tenant has in the main table: its accounts' data, then its own
     /// partition, its rate bucket and, last, its API keys (so that a run cut short can be
     /// finished by calling again with the same key).
@@ -146,7 +134,7 @@ impl Store {
                 )
                 .await?;
             for account in &page.items {
-                let counts = erase_account(self, account).await?;
+                let counts = self.erase_account(account).await?;
                 erased.accounts.add(&counts);
             }
             match page.next {
@@ -154,19 +142,19 @@ impl Store {
                 None => break,
             }
         }
-        let own = keys_of_partition(self, &keys::tenant_pk(tenant)).await?;
+        let mut own = keys_of_partition(self, &keys::tenant_pk(tenant)).await?;
         for (_, sk) in &own {
             if sk.starts_with(keys::KNOWLEDGE_PREFIX) {
                 erased.knowledge_entries += 1;
-            } else if sk.starts_with("POST#") {
+            } else if sk.starts_with(keys::POST_PREFIX) {
                 erased.posts += 1;
             } else {
                 erased.other_items += 1;
             }
         }
-        delete_keys(self, &own).await?;
         let bucket = keys::rate_bucket(tenant);
-        delete_keys(self, &[(bucket.pk, bucket.sk)]).await?;
+        own.push((bucket.pk, bucket.sk));
+        delete_keys(self, &own).await?;
         let api_keys: Vec<(String, String)> = self
             .stored_key_hashes(Some(tenant))
             .await?
@@ -180,70 +168,68 @@ impl Store {
         delete_keys(self, &api_keys).await?;
         Ok(erased)
     }
-}
 
-/// Erase one account's data and report what it removed.
-async fn erase_account(store: &Store, account: &Account) -> Result<DeletionCounts, StoreError> {
-    let mut report = DeletionCounts::default();
-    let tenant: &TenantId = &account.tenant_id;
-    let id: &AccountId = &account.account_id;
-    let partition = keys::profile(tenant, id).pk;
-    let items = keys_of_partition(store, &partition).await?;
-    for (_, sk) in &items {
-        let Some(customer) = sk.strip_prefix("CONV#") else {
-            continue;
-        };
-        let Ok(customer) = CustomerId::parse(customer) else {
-            continue;
-        };
-        let messages = keys_of_partition(
-            store,
-            &keys::conversation_messages_pk(tenant, id, &customer),
-        )
-        .await?;
-        // Message sort keys are `MSG#<ms>#<mid>`; each mid has a pointer item.
-        let pointers: Vec<(String, String)> = messages
-            .iter()
-            .filter_map(|(_, sk)| sk.strip_prefix("MSG#")?.split_once('#').map(|(_, mid)| mid))
-            .map(|mid| {
-                let key = keys::message_pointer(tenant, id, mid);
-                (key.pk, key.sk)
-            })
-            .collect();
-        delete_keys(store, &pointers).await?;
-        delete_keys(store, &messages).await?;
-        // The partition also holds what belongs to the conversation (drafts, ...).
-        let count = pointers.len() as u64;
-        report.messages += count;
-        report.other_items += messages.len() as u64 - count;
-    }
-    for (_, sk) in &items {
-        match sk.split('#').next() {
-            Some("CONTACT") => report.contacts += 1,
-            Some("CONV") => report.conversations += 1,
-            Some("COMMENT") => report.comments += 1,
-            _ => report.other_items += 1,
+    /// Erase one account's data and report what it removed.
+    pub async fn erase_account(&self, account: &Account) -> Result<DeletionCounts, StoreError> {
+        let mut report = DeletionCounts::default();
+        let tenant: &TenantId = &account.tenant_id;
+        let id: &AccountId = &account.account_id;
+        let partition = keys::profile(tenant, id).pk;
+        let items = keys_of_partition(self, &partition).await?;
+        for (_, sk) in &items {
+            let Some(customer) = sk.strip_prefix("CONV#") else {
+                continue;
+            };
+            let Ok(customer) = CustomerId::parse(customer) else {
+                continue;
+            };
+            let messages =
+                keys_of_partition(self, &keys::conversation_messages_pk(tenant, id, &customer))
+                    .await?;
+            // Message sort keys are `MSG#<ms>#<mid>`; each mid has a pointer item.
+            let pointers: Vec<(String, String)> = messages
+                .iter()
+                .filter_map(|(_, sk)| sk.strip_prefix("MSG#")?.split_once('#').map(|(_, mid)| mid))
+                .map(|mid| {
+                    let key = keys::message_pointer(tenant, id, mid);
+                    (key.pk, key.sk)
+                })
+                .collect();
+            delete_keys(self, &pointers).await?;
+            delete_keys(self, &messages).await?;
+            // The partition also holds what belongs to the conversation (drafts, ...).
+            let count = pointers.len() as u64;
+            report.messages += count;
+            report.other_items += messages.len() as u64 - count;
         }
-    }
-    delete_keys(store, &items).await?;
-    let events = keys_of_partition(store, &keys::raw_event(tenant, id, 0, "").pk).await?;
-    delete_keys(store, &events).await?;
-    report.other_items += events.len() as u64;
+        for (_, sk) in &items {
+            match sk.split('#').next() {
+                Some("CONTACT") => report.contacts += 1,
+                Some("CONV") => report.conversations += 1,
+                Some("COMMENT") => report.comments += 1,
+                _ => report.other_items += 1,
+            }
+        }
+        delete_keys(self, &items).await?;
+        let events = keys_of_partition(self, &keys::raw_event(tenant, id, 0, "").pk).await?;
+        delete_keys(self, &events).await?;
+        report.other_items += events.len() as u64;
 
-    // The route goes only if it still points here (the account may since have been
-    // connected to another tenant).
-    let route_key = Store::route_key(account.channel, id);
-    let mut last = Vec::new();
-    if store
-        .resolve_route(account.channel, id)
-        .await?
-        .is_some_and(|route| &route.tenant_id == tenant)
-    {
-        last.push((route_key.pk, route_key.sk));
+        // The route goes only if it still points here (the account may since have been
+        // connected to another tenant).
+        let route_key = Store::route_key(account.channel, id);
+        let mut last = Vec::new();
+        if self
+            .resolve_route(account.channel, id)
+            .await?
+            .is_some_and(|route| &route.tenant_id == tenant)
+        {
+            last.push((route_key.pk, route_key.sk));
+        }
+        let account_key = keys::account(tenant, id);
+        last.push((account_key.pk, account_key.sk));
+        delete_keys(self, &last).await?;
+        report.accounts += 1;
+        Ok(report)
     }
-    let account_key = keys::account(tenant, id);
-    last.push((account_key.pk, account_key.sk));
-    delete_keys(store, &last).await?;
-    report.accounts += 1;
-    Ok(report)
 }

@@ -157,8 +157,10 @@ pub fn comment_repeats(
 }
 
 pub fn post(tenant: &TenantId, post: &PostId) -> Key {
-    Key::new(tenant_pk(tenant), format!("POST#{post}"))
+    Key::new(tenant_pk(tenant), format!("{POST_PREFIX}{post}"))
 }
+
+pub const POST_PREFIX: &str = "POST#";
 
 /// GSI1 partition: a tenant's posts by scheduled time (the content calendar).
 pub fn posts_calendar(tenant: &TenantId) -> String {
