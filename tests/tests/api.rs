@@ -314,7 +314,25 @@ async fn a_created_key_is_shown_once_works_and_stops_working_when_revoked() {
 async fn a_person_answers_a_dm_through_the_api_and_the_ai_stays_paused() {
     let w = World::start().await;
     let agent = w.key(Role::Agent).await;
+    let before = w
+        .get(&agent, &format!("/v1/accounts/{}", w.account()))
+        .await;
+    assert_eq!(
+        before.body["last_webhook_at"],
+        Value::Null,
+        "{}",
+        before.body
+    );
     let conversation = w.customer_writes("Is the Trail Boot waterproof?").await;
+    let account = w
+        .get(&agent, &format!("/v1/accounts/{}", w.account()))
+        .await;
+    assert!(
+        account.body["last_webhook_at"].as_i64().is_some()
+            && account.body["last_message_at"].as_i64().is_some(),
+        "the account shows its last webhook: {}",
+        account.body
+    );
     let inbox = w.get(&agent, "/v1/conversations?unread=true").await;
     assert_eq!(inbox.status, 200, "{}", inbox.body);
     assert_eq!(inbox.body["items"][0]["id"], conversation);
@@ -798,6 +816,16 @@ async fn operators_make_tenants_and_their_owner_keys_and_read_no_tenant_data() {
     );
     let health = w.get(&ops, "/v1/health?limit=50").await;
     assert_eq!(health.status, 200, "{}", health.body);
+    let new_one = health.body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant_id"] == tenant.as_str())
+        .expect("the new tenant is listed");
+    assert_eq!(
+        new_one["usage_30d"]["api_calls"], 1,
+        "the owner's one call is counted: {new_one}"
+    );
     let listed = health.body.to_string();
     assert!(!listed.contains("token_sealed") && !listed.contains("text"));
     for path in ["/v1/conversations", "/v1/knowledge", "/v1/audit"] {

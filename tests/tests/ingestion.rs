@@ -620,6 +620,106 @@ async fn redelivered_events_store_one_message_and_queue_one_ai_job() {
 }
 
 #[tokio::test]
+async fn an_accounts_own_debounce_delays_its_ai_jobs() {
+    const QUICK: &str = "17841400000000012";
+    let p = Pipeline::start().await;
+    p.connect("acme", IG, Channel::Instagram).await;
+    p.connect("acme", QUICK, Channel::Instagram).await;
+    let patient = relay::ai::AiSettings {
+        debounce_seconds: Some(60),
+        ..relay::ai::AiSettings::default()
+    };
+    p.store
+        .put_ai_settings(&tenant("acme"), &common::account(IG), &patient)
+        .await
+        .unwrap();
+    p.deliver(dm("ig.slow.1", "Hello?", T0 + 1)).await;
+    p.deliver(
+        json!({"kind": "dm", "account_id": QUICK, "customer_id": CUSTOMER,
+        "mid": "ig.quick.1", "text": "Hi", "timestamp": T0 + 2}),
+    )
+    .await;
+    p.drain().await;
+
+    assert_eq!(
+        job_mids(&p.reply_jobs().await),
+        ["ig.quick.1"],
+        "the account without its own debounce uses the installation's (zero here)"
+    );
+    let attributes = p
+        .aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&p.aws.queues.replies)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attributes
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        })
+        .cloned();
+    assert_eq!(
+        delayed.as_deref(),
+        Some("1"),
+        "the patient account's job waits out its 60 s"
+    );
+}
+
+#[tokio::test]
+async fn usage_counts_what_was_stored_once_and_the_last_webhook_is_noted() {
+    let p = Pipeline::start().await;
+    p.connect("acme", IG, Channel::Instagram).await;
+    let (t, a) = (tenant("acme"), common::account(IG));
+    assert_eq!(p.store.webhook_seen(&t, &a).await.unwrap(), None);
+    let before = now_ms();
+
+    let mut first = dm("ig.use.1", "Hi", T0 + 1);
+    first["repeat"] = json!(2);
+    p.deliver(first).await;
+    p.deliver(dm("ig.use.2", "Still there?", T0 + 2)).await;
+    p.deliver(echo("ig.use.3", "Yes!", T0 + 3)).await;
+    p.deliver(
+        json!({"kind": "comment", "account_id": IG, "customer_id": CUSTOMER,
+        "comment_id": "17900000000000901", "media_id": "17900000000000902",
+        "text": "Nice", "from_username": "fan"}),
+    )
+    .await;
+    p.drain().await;
+
+    let usage = p.store.usage_since(&t, before, now_ms()).await.unwrap();
+    assert_eq!(
+        (
+            usage.messages_received,
+            usage.messages_sent,
+            usage.comments_received
+        ),
+        (2, 1, 1),
+        "a redelivered message is counted once"
+    );
+    let other = p
+        .store
+        .usage_since(&tenant("globex"), before, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(other, relay::store::usage::Usage::default());
+    let seen = p.store.webhook_seen(&t, &a).await.unwrap().expect("noted");
+    assert!(
+        (before - 1_000..=now_ms()).contains(&seen),
+        "seen at {seen}, when SQS took the delivery (after {before})"
+    );
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
 async fn messages_arriving_out_of_order_are_listed_in_event_time_order() {
     let p = Pipeline::start().await;
     p.connect("acme", IG, Channel::Instagram).await;

@@ -14,6 +14,7 @@ use lambda_http::request::RequestContext;
 use relay::access::{KeyId, Role, key_hash, request_fingerprint};
 use relay::ids::{AccountId, TenantId};
 use relay::store::access::Idempotent;
+use relay::store::usage::Counter;
 use serde_json::Value;
 
 use crate::App;
@@ -256,11 +257,18 @@ pub async fn gate(State(app): State<Arc<App>>, request: Request, next: Next) -> 
         }
     };
     if let Some(member) = &member {
-        match app
-            .store
-            .take_rate_token(&member.tenant, app.settings.rate, app.clock.now_ms())
-            .await
-        {
+        let now = app.clock.now_ms();
+        let calls = std::collections::BTreeMap::from([(Counter::ApiCalls, 1)]);
+        // Usage is counted beside the bucket, not after it, so it costs no latency.
+        let (token, counted) = tokio::join!(
+            app.store
+                .take_rate_token(&member.tenant, app.settings.rate, now),
+            app.store.count_usage(&member.tenant, now, &calls),
+        );
+        if let Err(error) = counted {
+            tracing::warn!(%error, "api call not counted");
+        }
+        match token {
             Ok(Ok(())) => {}
             Ok(Err(wait)) => return Problem::rate_limited(wait).into_response(),
             Err(e) => return Problem::from(e).into_response(),

@@ -78,10 +78,20 @@ pub struct AccountView {
     pub token: TokenHealth,
     /// Latest message either way (epoch ms); null before the first.
     pub last_message_at: Option<i64>,
+    /// When Meta's last webhook for the account arrived (epoch ms, to the minute); null
+    /// before the first.
+    pub last_webhook_at: Option<i64>,
+}
+
+/// What an account's view is made of besides the account item.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Activity {
+    pub last_message_at: Option<i64>,
+    pub last_webhook_at: Option<i64>,
 }
 
 impl AccountView {
-    pub fn of(account: &Account, last_message_at: Option<i64>, now_ms: i64) -> AccountView {
+    pub fn of(account: &Account, activity: Activity, now_ms: i64) -> AccountView {
         let health = match (
             account.status,
             &account.token_sealed,
@@ -106,7 +116,8 @@ impl AccountView {
                 health: health.into(),
                 expires_at: account.token_expires_at.map(|s| s * 1000),
             },
-            last_message_at,
+            last_message_at: activity.last_message_at,
+            last_webhook_at: activity.last_webhook_at,
         }
     }
 }
@@ -499,6 +510,31 @@ pub struct TenantHealth {
     pub tenant_id: String,
     pub accounts: Vec<AccountHealth>,
     pub active_keys: u64,
+    /// Counts of the last 30 UTC days, today included.
+    pub usage_30d: UsageView,
+}
+
+/// What a tenant used: stored for the first time, so redeliveries are not counted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UsageView {
+    /// Customers' messages received.
+    pub messages_received: u64,
+    /// The business's messages (by Relay, a person or the Instagram app).
+    pub messages_sent: u64,
+    pub comments_received: u64,
+    /// Management API calls.
+    pub api_calls: u64,
+}
+
+impl UsageView {
+    pub fn of(usage: &relay::store::usage::Usage) -> UsageView {
+        UsageView {
+            messages_received: usage.messages_received,
+            messages_sent: usage.messages_sent,
+            comments_received: usage.comments_received,
+            api_calls: usage.api_calls,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -507,6 +543,7 @@ pub struct AccountHealth {
     pub channel: String,
     pub status: String,
     pub token: TokenHealth,
+    pub last_webhook_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

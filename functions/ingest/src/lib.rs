@@ -11,6 +11,8 @@
 //! comment queues a moderation job. A business echo of exactly "..." pauses the AI for the
 //! conversation, raises EscalationCreated and is audited.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -25,6 +27,7 @@ use relay::inbox::{
 use relay::jobs::{AiReplyJob, JobQueue, ModerationJob};
 use relay::store::accounts::Channel;
 use relay::store::inbox::{Applied, Recorded};
+use relay::store::usage::Counter;
 use relay::store::{Store, StoreError, keys};
 use relay::telemetry::Metrics;
 use relay::webhook::{
@@ -36,7 +39,8 @@ use tracing::{Instrument, info, info_span, warn};
 /// Tunables, from the environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Delay before an AI-reply job becomes visible, so quick messages are answered once.
+    /// Delay before an AI-reply job becomes visible, so quick messages are answered once;
+    /// an account's AI settings may name their own (`debounce_seconds`).
     pub debounce: Duration,
     /// How many deliveries a reaction, read or edit may wait for its message before it is
     /// kept as an orphan event instead.
@@ -105,7 +109,15 @@ pub struct Ingest {
     pub moderation: JobQueue,
     pub settings: Settings,
     metrics: Metrics,
+    /// Usage counted during the current batch, per tenant; written once at its end.
+    tally: Mutex<BTreeMap<TenantId, BTreeMap<Counter, u64>>>,
+    /// When this instance last noted each account's webhook, so that it writes at most
+    /// once a minute per account.
+    seen: Mutex<HashMap<AccountId, i64>>,
 }
+
+/// How stale an account's "last webhook seen" may get.
+const SEEN_EVERY_MS: i64 = 60_000;
 
 impl Ingest {
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
@@ -153,6 +165,8 @@ impl Ingest {
             moderation,
             settings,
             metrics: Metrics::new("ingest"),
+            tally: Mutex::default(),
+            seen: Mutex::default(),
         }
     }
 
@@ -174,7 +188,54 @@ impl Ingest {
                 response.batch_item_failures.push(failure);
             }
         }
+        self.write_tally().await;
         response
+    }
+
+    fn tally(&self, tenant: &TenantId, counter: Counter) {
+        let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        *tally
+            .entry(tenant.clone())
+            .or_default()
+            .entry(counter)
+            .or_default() += 1;
+    }
+
+    /// Usage is for the operators' overview: a failed write is logged, and the batch's
+    /// messages (stored already) are not redelivered for it.
+    async fn write_tally(&self) {
+        let tally = std::mem::take(&mut *self.tally.lock().unwrap_or_else(|p| p.into_inner()));
+        for (tenant, counts) in tally {
+            if let Err(error) = self.store.count_usage(&tenant, now_ms(), &counts).await {
+                warn!(%error, tenant_id = %tenant, "usage not counted");
+            }
+        }
+    }
+
+    /// Note when the account's webhooks were last seen (the time SQS took the delivery).
+    async fn note_seen(&self, tenant: &TenantId, account: &AccountId, record: &SqsMessage) {
+        let at = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or_else(now_ms);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if seen
+                .get(account)
+                .is_some_and(|last| at - last < SEEN_EVERY_MS)
+            {
+                return;
+            }
+            seen.insert(account.clone(), at);
+        }
+        if let Err(error) = self.store.note_webhook_seen(tenant, account, at).await {
+            warn!(%error, "last webhook time not noted");
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(account);
+        }
     }
 
     async fn handle_message(&self, record: &SqsMessage) -> Result<(), IngestError> {
@@ -199,6 +260,7 @@ impl Ingest {
         };
         let tenant = route.tenant_id;
         let account = route.account_id;
+        self.note_seen(&tenant, &account, record).await;
         let span = info_span!("entry", tenant_id = %tenant, account_id = %account);
         async {
             for rejected in &entry.rejected {
@@ -397,6 +459,7 @@ impl Ingest {
                 let still_new = match recorded {
                     Recorded::New => {
                         self.metrics.count("CommentsStored", 1);
+                        self.tally(tenant, Counter::CommentsReceived);
                         true
                     }
                     Recorded::Duplicate => {
@@ -449,6 +512,9 @@ impl Ingest {
     async fn record_inbound(&self, message: StoredMessage) -> Result<(), IngestError> {
         let recorded = self.store.record_message(&message, None).await?;
         self.count_recorded(recorded);
+        if recorded == Recorded::New {
+            self.tally(&message.tenant_id, Counter::MessagesReceived);
+        }
         if message.deleted || message.kind == MessageKind::Unsupported && message.text.is_none() {
             return Ok(());
         }
@@ -483,18 +549,32 @@ impl Ingest {
                 mid: message.mid.clone(),
                 timestamp_ms: message.timestamp_ms,
             };
-            self.replies
-                .send(&job, self.settings.debounce.as_secs() as u32)
+            let delay = self
+                .debounce_of(&message.tenant_id, &message.account_id)
                 .await?;
+            self.replies.send(&job, delay).await?;
             self.store.mark_jobs_enqueued(&key).await?;
             self.metrics.count("AiJobsQueued", 1);
         }
         Ok(())
     }
 
+    /// The account's own debounce when its AI settings name one, else the installation's.
+    async fn debounce_of(&self, tenant: &TenantId, account: &AccountId) -> Result<u32, StoreError> {
+        let own = self
+            .store
+            .get_ai_settings(tenant, account)
+            .await?
+            .and_then(|s| s.debounce_seconds);
+        Ok(own.unwrap_or(self.settings.debounce.as_secs() as u32))
+    }
+
     async fn record_outbound(&self, message: StoredMessage) -> Result<(), IngestError> {
         let recorded = self.store.record_message(&message, None).await?;
         self.count_recorded(recorded);
+        if recorded == Recorded::New {
+            self.tally(&message.tenant_id, Counter::MessagesSent);
+        }
         Ok(())
     }
 

@@ -49,6 +49,9 @@ pub struct AiSettings {
     /// How many knowledge entries the prompt holds at most.
     pub knowledge_entries: u32,
     pub long_replies: LongReplies,
+    /// Seconds a customer's message waits before the AI answers, so a burst of messages
+    /// gets one reply (0 to 900, SQS's longest delay); None uses the installation's default.
+    pub debounce_seconds: Option<u32>,
     pub updated_at: i64,
 }
 
@@ -69,6 +72,7 @@ impl Default for AiSettings {
             history_messages: 12,
             knowledge_entries: 4,
             long_replies: LongReplies::default(),
+            debounce_seconds: None,
             updated_at: 0,
         }
     }
@@ -99,6 +103,8 @@ impl AiSettings {
     pub const MAX_RULE_CHARS: usize = 500;
     pub const MAX_WORDS: usize = 100;
     pub const MAX_WORD_CHARS: usize = 60;
+    /// SQS's longest message delay.
+    pub const MAX_DEBOUNCE_SECONDS: u32 = 900;
 
     /// The mode that applies to a conversation: its own override, else the account's.
     pub fn effective_mode(&self, conversation_override: Option<AiMode>) -> AiMode {
@@ -180,6 +186,16 @@ impl AiSettings {
                 max: 10,
             });
         }
+        if self
+            .debounce_seconds
+            .is_some_and(|s| s > Self::MAX_DEBOUNCE_SECONDS)
+        {
+            return Err(SettingsError::OutOfRange {
+                field: "debounce_seconds",
+                min: 0,
+                max: Self::MAX_DEBOUNCE_SECONDS,
+            });
+        }
         if let LongReplies::Split { max_parts } = self.long_replies {
             if !(1..=5).contains(&max_parts) {
                 return Err(SettingsError::OutOfRange {
@@ -249,6 +265,10 @@ mod tests {
             },
             AiSettings {
                 long_replies: LongReplies::Split { max_parts: 0 },
+                ..base.clone()
+            },
+            AiSettings {
+                debounce_seconds: Some(901),
                 ..base.clone()
             },
         ];

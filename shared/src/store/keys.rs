@@ -192,6 +192,19 @@ pub fn profile(tenant: &TenantId, account: &AccountId) -> Key {
     Key::new(account_pk(tenant, account), "PROFILE")
 }
 
+/// When the account's last webhook arrived (kept apart from the account item, which
+/// is rewritten whole).
+pub fn webhook_seen(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(account_pk(tenant, account), "WEBHOOKSEEN")
+}
+
+/// A tenant's usage counters of one UTC day (`YYYY-MM-DD`).
+pub fn usage(tenant: &TenantId, day: &str) -> Key {
+    Key::new(tenant_pk(tenant), format!("{USAGE_PREFIX}{day}"))
+}
+
+pub const USAGE_PREFIX: &str = "USAGE#";
+
 pub fn knowledge(tenant: &TenantId, entry_id: &str) -> Key {
     Key::new(tenant_pk(tenant), format!("KNOW#{entry_id}"))
 }

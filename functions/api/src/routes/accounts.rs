@@ -19,7 +19,7 @@ use super::{Body, Ids};
 use crate::App;
 use crate::access::Member;
 use crate::problem::{ApiResult, Problem};
-use crate::views::{AccountDetail, AccountPage, AccountView, SettingsView};
+use crate::views::{AccountDetail, AccountPage, AccountView, Activity, SettingsView};
 
 /// The caller's account of this id, or 404 (another tenant's id is simply not found).
 pub async fn owned_account(app: &App, member: &Member, raw: &str) -> ApiResult<Account> {
@@ -30,12 +30,17 @@ pub async fn owned_account(app: &App, member: &Member, raw: &str) -> ApiResult<A
         .ok_or_else(|| Problem::not_found("account"))
 }
 
-async fn last_message_at(app: &App, account: &Account) -> ApiResult<Option<i64>> {
-    let latest = app
-        .store
-        .conversations_before(&account.tenant_id, &account.account_id, None, 1)
-        .await?;
-    Ok(latest.first().map(|c| c.last_activity_at))
+/// The account's latest message and latest webhook, read together.
+async fn activity(app: &App, account: &Account) -> ApiResult<Activity> {
+    let (t, a) = (&account.tenant_id, &account.account_id);
+    let (latest, seen) = tokio::try_join!(
+        app.store.conversations_before(t, a, None, 1),
+        app.store.webhook_seen(t, a),
+    )?;
+    Ok(Activity {
+        last_message_at: latest.first().map(|c| c.last_activity_at),
+        last_webhook_at: seen,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
@@ -56,7 +61,7 @@ pub async fn list(State(app): State<Arc<App>>, member: Member) -> ApiResult<Json
     for account in &page.items {
         items.push(AccountView::of(
             account,
-            last_message_at(&app, account).await?,
+            activity(&app, account).await?,
             now,
         ));
     }
@@ -79,7 +84,7 @@ pub async fn show(
     Ok(Json(AccountDetail {
         account: AccountView::of(
             &account,
-            last_message_at(&app, &account).await?,
+            activity(&app, &account).await?,
             app.clock.now_ms(),
         ),
         settings,

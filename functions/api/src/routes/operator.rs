@@ -1,5 +1,5 @@
 //! The installation's operators: tenants, their first owner key, onboarding links, and
-//! the health of every tenant's accounts. Nothing here reads a tenant's messages,
+//! the health and usage of every tenant's accounts. Nothing here reads a tenant's messages,
 //! comments or drafts.
 
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use crate::App;
 use crate::access::Caller;
 use crate::problem::{ApiResult, Problem};
 use crate::views::{
-    AccountHealth, AccountView, CreatedKey, HealthView, OnboardingLinkView, TenantHealth,
-    TenantPage, TenantView,
+    AccountHealth, AccountView, Activity, CreatedKey, HealthView, OnboardingLinkView, TenantHealth,
+    TenantPage, TenantView, UsageView,
 };
 
 fn operator_actor(caller: &Caller) -> String {
@@ -202,23 +202,31 @@ pub async fn health(
                 },
             )
             .await?;
-        let keys = app.store.list_api_keys(Some(&tenant.tenant_id)).await?;
+        let t = &tenant.tenant_id;
+        let (keys, usage) = tokio::try_join!(
+            app.store.list_api_keys(Some(t)),
+            app.store.usage_since(t, now - 29 * 86_400_000, now),
+        )?;
+        let mut healths = Vec::with_capacity(accounts.items.len());
+        for account in &accounts.items {
+            let activity = Activity {
+                last_message_at: None,
+                last_webhook_at: app.store.webhook_seen(t, &account.account_id).await?,
+            };
+            let view = AccountView::of(account, activity, now);
+            healths.push(AccountHealth {
+                account_id: view.account_id,
+                channel: view.channel,
+                status: view.status,
+                token: view.token,
+                last_webhook_at: view.last_webhook_at,
+            });
+        }
         tenants.push(TenantHealth {
-            tenant_id: tenant.tenant_id.to_string(),
-            accounts: accounts
-                .items
-                .iter()
-                .map(|a| {
-                    let view = AccountView::of(a, None, now);
-                    AccountHealth {
-                        account_id: view.account_id,
-                        channel: view.channel,
-                        status: view.status,
-                        token: view.token,
-                    }
-                })
-                .collect(),
+            tenant_id: t.to_string(),
+            accounts: healths,
             active_keys: keys.iter().filter(|k| k.is_active()).count() as u64,
+            usage_30d: UsageView::of(&usage),
         });
     }
     Ok(Json(HealthView {
