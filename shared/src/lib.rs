@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod meta;
 pub mod moderation;
 pub mod onboarding;
+pub mod publishing;
 pub mod replies;
 pub mod secret;
 pub mod store;

@@ -1,0 +1,236 @@
+//! A scheduled post: what it holds, when it goes out, and how far publishing got.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, MediaId, PostId, TenantId};
+
+/// One picture or video of a post, at a public https URL Meta can fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaItem {
+    pub kind: MediaKind,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+/// What a post publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum PostContent {
+    /// Instagram: one JPEG.
+    Image {
+        url: String,
+        #[serde(default)]
+        alt_text: Option<String>,
+    },
+    /// Instagram: a reel.
+    Reel {
+        video_url: String,
+        #[serde(default)]
+        cover_url: Option<String>,
+        /// Also show the reel in the feed (Meta's default is yes).
+        #[serde(default)]
+        share_to_feed: Option<bool>,
+    },
+    /// Instagram: 2 to 10 images and videos.
+    Carousel { items: Vec<MediaItem> },
+    /// Instagram: a story of one image or video (no caption).
+    Story { media: MediaItem },
+    /// Facebook Page: a status update.
+    PageText,
+    /// Facebook Page: a photo.
+    PagePhoto { url: String },
+    /// Facebook Page: a link share.
+    PageLink { link: String },
+}
+
+impl PostContent {
+    pub fn is_page_post(&self) -> bool {
+        matches!(
+            self,
+            Self::PageText | Self::PagePhoto { .. } | Self::PageLink { .. }
+        )
+    }
+
+    /// Every media URL the post will hand to Meta, with its kind.
+    pub fn media(&self) -> Vec<(MediaKind, &str)> {
+        match self {
+            Self::Image { url, .. } | Self::PagePhoto { url } => vec![(MediaKind::Image, url)],
+            Self::Reel {
+                video_url,
+                cover_url,
+                ..
+            } => {
+                let mut all = vec![(MediaKind::Video, video_url.as_str())];
+                if let Some(cover) = cover_url {
+                    all.push((MediaKind::Image, cover));
+                }
+                all
+            }
+            Self::Carousel { items } => items.iter().map(|i| (i.kind, i.url.as_str())).collect(),
+            Self::Story { media } => vec![(media.kind, media.url.as_str())],
+            Self::PageText | Self::PageLink { .. } => Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Image { .. } => "image",
+            Self::Reel { .. } => "reel",
+            Self::Carousel { .. } => "carousel",
+            Self::Story { .. } => "story",
+            Self::PageText => "page_text",
+            Self::PagePhoto { .. } => "page_photo",
+            Self::PageLink { .. } => "page_link",
+        }
+    }
+}
+
+/// Where a post is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStatus {
+    /// Waiting for its time; it can still be edited or cancelled.
+    Scheduled,
+    /// Claimed by the dispatcher and queued to fire at its second.
+    Queued,
+    /// The worker is building or publishing it.
+    Publishing,
+    /// The account used its publishing quota; the post goes out when it frees up.
+    WaitingForQuota,
+    Published,
+    /// It will not go out; `failure` says why and what to do.
+    Failed,
+    Cancelled,
+}
+
+impl PostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Publishing => "publishing",
+            Self::WaitingForQuota => "waiting_for_quota",
+            Self::Published => "published",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Scheduled,
+            Self::Queued,
+            Self::Publishing,
+            Self::WaitingForQuota,
+            Self::Published,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Published | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// What a person must do about a failed post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixBy {
+    /// Replace the media or caption Meta refused, then schedule again.
+    ChangeTheMedia,
+    /// Reconnect the account (its token is no longer accepted).
+    ReconnectTheAccount,
+    /// Schedule again later (Meta kept failing).
+    TryAgainLater,
+}
+
+/// Why a post failed, in Meta's words where Meta gave any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub reason: String,
+    pub fix: FixBy,
+    pub at: i64,
+}
+
+/// How far publishing got. Each id is stored the moment Meta returns it, before the next
+/// call, so a crash or a redelivery resumes instead of starting over.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Progress {
+    /// Carousel item containers, in item order.
+    pub children: Vec<MediaId>,
+    /// The container that is published (the carousel itself for a carousel).
+    pub container: Option<MediaId>,
+    /// Meta said the container is FINISHED.
+    pub container_ready: bool,
+    /// The published media (Instagram) or post (Page) id.
+    pub media_id: Option<String>,
+    /// Published, even if Meta's answer with the media id was lost.
+    pub published: bool,
+    pub first_comment_id: Option<String>,
+    pub permalink: Option<String>,
+    /// Status reads while Meta processed the container.
+    pub polls: u32,
+    /// Transient failures retried.
+    pub retries: u32,
+    /// Containers rebuilt after they expired.
+    pub rebuilds: u32,
+    /// When the worker last had to wait (quota), with the reason shown to people.
+    pub waiting: Option<String>,
+}
+
+/// A post, stored under its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    pub tenant_id: TenantId,
+    pub post_id: PostId,
+    pub account_id: AccountId,
+    pub content: PostContent,
+    pub caption: Option<String>,
+    /// Posted by Relay under the post right after it is published (Instagram).
+    pub first_comment: Option<String>,
+    /// When it goes out (epoch ms, UTC).
+    pub scheduled_at: i64,
+    /// The IANA zone the time was chosen in, kept for display.
+    pub time_zone: Option<String>,
+    pub status: PostStatus,
+    #[serde(default)]
+    pub progress: Progress,
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    pub published_at: Option<i64>,
+    /// Bumped by every write; writes are conditional on it.
+    #[serde(default)]
+    pub revision: u64,
+    /// Until when the worker holding the post may act on it alone (epoch ms).
+    #[serde(default)]
+    pub lease_until: i64,
+    #[serde(default)]
+    pub lease_by: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Post {
+    /// Whether people may still change or cancel it: only before the dispatcher claims it.
+    pub fn editable(&self) -> Result<(), &'static str> {
+        match self.status {
+            PostStatus::Scheduled => Ok(()),
+            PostStatus::Cancelled => Err("the post was cancelled"),
+            PostStatus::Published => Err("the post is published"),
+            PostStatus::Failed => Err("the post failed; schedule a new one"),
+            _ => Err("the post is being published"),
+        }
+    }
+}
