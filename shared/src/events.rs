@@ -69,6 +69,39 @@ impl DomainEvent for TokenRefreshFailed {
     const DETAIL_TYPE: &'static str = "TokenRefreshFailed";
 }
 
+/// A scheduled post went out.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostPublished {
+    pub tenant_id: TenantId,
+    pub account_id: String,
+    pub post_id: String,
+    /// Meta's media (or Page post) id; None when Meta's answer was lost.
+    pub media_id: Option<String>,
+    pub permalink: Option<String>,
+    pub scheduled_at: i64,
+    pub published_at: i64,
+}
+
+impl DomainEvent for PostPublished {
+    const DETAIL_TYPE: &'static str = "PostPublished";
+}
+
+/// A scheduled post will not go out.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostFailed {
+    pub tenant_id: TenantId,
+    pub account_id: String,
+    pub post_id: String,
+    pub reason: String,
+    /// `change_the_media`, `reconnect_the_account` or `try_again_later`.
+    pub fix: String,
+    pub at: i64,
+}
+
+impl DomainEvent for PostFailed {
+    const DETAIL_TYPE: &'static str = "PostFailed";
+}
+
 /// Publishes domain events to the bus. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EventBus {

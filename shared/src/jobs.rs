@@ -30,6 +30,14 @@ pub struct ModerationJob {
     pub action: crate::moderation::ModerationAction,
 }
 
+/// Take a scheduled post one step further (the dispatcher queues it to fire at its
+/// second; the worker re-queues it to wait for Meta or for quota).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishJob {
+    pub tenant_id: TenantId,
+    pub post_id: crate::ids::PostId,
+}
+
 /// Why a job could not be queued.
 #[derive(Debug, thiserror::Error)]
 #[error("SQS SendMessage failed: {0}")]

@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod inbox;
 pub mod jobs;
+pub mod lambda;
 pub mod meta;
 pub mod moderation;
 pub mod onboarding;

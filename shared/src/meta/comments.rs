@@ -89,6 +89,32 @@ impl GraphClient {
             .await
     }
 
+    /// Comments on the account's own media (a post's first comment). Sent once.
+    pub async fn comment_on_media(
+        &self,
+        account: &InstagramAccount,
+        media: &crate::ids::MediaId,
+        message: &str,
+    ) -> Result<Response<CommentId>, GraphError> {
+        if message.trim().is_empty() {
+            return Err(GraphError::InvalidInput {
+                reason: "the comment is empty".into(),
+            });
+        }
+        let call = Call::post(
+            "comment_on_media",
+            self.instagram_url(account.login, &[media.as_str(), "comments"]),
+            Auth::Bearer(&account.token),
+            Retry::Once,
+        )
+        .for_account(&account.id)
+        .form(vec![("message", message.to_owned())]);
+        Ok(self
+            .execute::<IdOnly>(&call)
+            .await?
+            .map(|comment| comment.id))
+    }
+
     /// Replies publicly under a comment. Sent once.
     pub async fn reply_to_comment(
         &self,

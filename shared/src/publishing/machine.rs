@@ -17,6 +17,8 @@ use crate::meta::GraphError;
 pub enum Step {
     /// Create the carousel item container at this index.
     CreateItem(usize),
+    /// Read the status of the carousel item container at this index.
+    CheckItem(usize),
     /// Create the container that is published.
     CreateContainer,
     /// Read the container's `status_code`.
@@ -29,6 +31,9 @@ pub enum Step {
     Permalink,
     /// Publish a Page post.
     PublishPagePost,
+    /// A Page post was sent but its answer never came: it may be on the Page. It is
+    /// not sent again; a person looks.
+    PagePostUnconfirmed,
     /// Nothing is left to do.
     Done,
 }
@@ -37,10 +42,10 @@ pub enum Step {
 pub fn next_step(post: &Post) -> Step {
     let p = &post.progress;
     if post.content.is_page_post() {
-        return if p.published {
-            Step::Done
-        } else {
-            Step::PublishPagePost
+        return match (p.published, p.page_post_sent) {
+            (true, _) => Step::Done,
+            (false, false) => Step::PublishPagePost,
+            (false, true) => Step::PagePostUnconfirmed,
         };
     }
     if !p.published {
@@ -49,13 +54,16 @@ pub fn next_step(post: &Post) -> Step {
         {
             return Step::CreateItem(p.children.len());
         }
+        if p.container.is_none() && p.children_ready < p.children.len() {
+            return Step::CheckItem(p.children_ready);
+        }
         return match (&p.container, p.container_ready) {
             (None, _) => Step::CreateContainer,
             (Some(_), false) => Step::CheckContainer,
             (Some(_), true) => Step::Publish,
         };
     }
-    if post.first_comment.is_some() && p.first_comment_id.is_none() && p.media_id.is_some() {
+    if post.first_comment.is_some() && !p.first_comment_sent && p.media_id.is_some() {
         return Step::FirstComment;
     }
     if p.permalink.is_none() && p.media_id.is_some() {
@@ -224,8 +232,12 @@ mod tests {
         p.progress.published = true;
         p.progress.media_id = Some("1790".into());
         assert_eq!(next_step(&p), Step::FirstComment);
-        p.progress.first_comment_id = Some("1791".into());
-        assert_eq!(next_step(&p), Step::Permalink);
+        p.progress.first_comment_sent = true;
+        assert_eq!(
+            next_step(&p),
+            Step::Permalink,
+            "sent once, even without its id"
+        );
         p.progress.permalink = Some("https://www.instagram.com/p/x/".into());
         assert_eq!(next_step(&p), Step::Done);
     }
@@ -246,6 +258,8 @@ mod tests {
         p.progress.children = vec![id(1), id(2)];
         assert_eq!(next_step(&p), Step::CreateItem(2));
         p.progress.children.push(id(3));
+        assert_eq!(next_step(&p), Step::CheckItem(0));
+        p.progress.children_ready = 3;
         assert_eq!(next_step(&p), Step::CreateContainer);
     }
 
@@ -264,6 +278,8 @@ mod tests {
         assert_eq!(next_step(&p), Step::Done);
         let mut page = post(PostContent::PageText, None);
         assert_eq!(next_step(&page), Step::PublishPagePost);
+        page.progress.page_post_sent = true;
+        assert_eq!(next_step(&page), Step::PagePostUnconfirmed);
         page.progress.published = true;
         assert_eq!(next_step(&page), Step::Done);
     }

@@ -169,6 +169,8 @@ pub struct Failure {
 pub struct Progress {
     /// Carousel item containers, in item order.
     pub children: Vec<MediaId>,
+    /// How many of them Meta said are FINISHED (a carousel takes finished items only).
+    pub children_ready: usize,
     /// The container that is published (the carousel itself for a carousel).
     pub container: Option<MediaId>,
     /// Meta said the container is FINISHED.
@@ -178,6 +180,11 @@ pub struct Progress {
     /// Published, even if Meta's answer with the media id was lost.
     pub published: bool,
     pub first_comment_id: Option<String>,
+    /// The first comment was sent (its answer may have been lost): never sent again.
+    pub first_comment_sent: bool,
+    /// The Page post was sent. A Page post has no container to read its outcome from,
+    /// so a post sent whose answer was lost is not sent again: a person checks.
+    pub page_post_sent: bool,
     pub permalink: Option<String>,
     /// Status reads while Meta processed the container.
     pub polls: u32,

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod keys;
 pub mod moderation;
 pub mod onboarding;
+pub mod posts;
 pub mod usage;
 
 use std::collections::HashMap;
