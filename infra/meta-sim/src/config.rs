@@ -22,6 +22,18 @@ pub struct SimConfig {
     pub webhook_secret: String,
     /// How many status polls a container answers `IN_PROGRESS` before `FINISHED`.
     pub container_polls_until_finished: u32,
+    /// Videos take longer to process: a video container stays `IN_PROGRESS` for this
+    /// many times `container_polls_until_finished` polls.
+    pub video_processing_factor: u32,
+    /// Hosts that stand for public servers Meta downloads media from. A media URL on
+    /// one of them, or on a subdomain (`cdn.example` for `example`), is taken as
+    /// downloadable without a network call. Media on 127.0.0.1 or localhost is really
+    /// downloaded; media on any other host is media Meta could not fetch, since the
+    /// simulator does not reach the internet.
+    pub public_media_hosts: Vec<String>,
+    /// How long Meta's download of a container's media may take before it fails with
+    /// a download timeout.
+    pub media_fetch_timeout_ms: u64,
     /// Publishes allowed per account in 24 hours.
     pub publish_quota_total: u32,
     /// Immediate retries of a webhook delivery not answered with 2xx.
@@ -48,6 +60,14 @@ pub const DEFAULT_IG_APP_ID: &str = "1000000000000001";
 pub const DEFAULT_IG_APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 pub const DEFAULT_FB_APP_ID: &str = "2000000000000002";
 pub const DEFAULT_FB_APP_SECRET: &str = "fedcba9876543210fedcba9876543210";
+/// The names reserved for examples and tests (RFC 2606), which no real server uses.
+pub const DEFAULT_PUBLIC_MEDIA_HOSTS: &[&str] = &[
+    "example",
+    "test",
+    "example.com",
+    "example.net",
+    "example.org",
+];
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -60,6 +80,12 @@ impl Default for SimConfig {
             webhook_url: None,
             webhook_secret: String::new(),
             container_polls_until_finished: 2,
+            video_processing_factor: 2,
+            public_media_hosts: DEFAULT_PUBLIC_MEDIA_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+            media_fetch_timeout_ms: 3000,
             publish_quota_total: 100,
             webhook_retry_attempts: 3,
             webhook_timeout_ms: 5000,

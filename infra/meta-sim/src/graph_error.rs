@@ -273,6 +273,34 @@ impl GraphError {
             ContainerRefusal::CarouselSize { .. } | ContainerRefusal::CarouselChild { .. } => {
                 Self::param(err.to_string()).subcode(2_207_028)
             }
+            // Meta's answer to a URL it could not download, wording included.
+            ContainerRefusal::MediaUnfetchable { url } => Self::new(
+                9004,
+                "Only photo or video can be accepted as media type.",
+            )
+            .subcode(2_207_052)
+            .user(
+                "Media download has failed. The media URI doesn't meet our requirements.",
+                &format!(
+                    "The media could not be fetched from this uri: {url}. Please check the limitations section in our development document for more information: https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media#creating"
+                ),
+            ),
+            ContainerRefusal::MediaTimeout => {
+                Self::new(-2, "It takes too long to download the media.").subcode(2_207_003)
+            }
+            ContainerRefusal::ImageFormat { .. } => {
+                Self::new(36_001, "The image format is not supported.")
+                    .subcode(2_207_005)
+                    .user(
+                        "Unsupported image format",
+                        "The image format is not supported. Supported formats are: JPEG.",
+                    )
+            }
+            ContainerRefusal::VideoFormat { .. } => Self::new(
+                352,
+                "The video format is not supported. Please check spec for supported video formats.",
+            )
+            .subcode(2_207_026),
         }
     }
 
@@ -401,5 +429,33 @@ mod tests {
         assert_eq!((e.code, e.subcode), (9, Some(2_207_042)));
         let e = GraphError::publish(PublishRefusal::Expired, "1");
         assert_eq!(e.subcode, Some(2_207_020));
+    }
+
+    #[test]
+    fn media_download_errors_use_metas_codes() {
+        let codes = |r: ContainerRefusal| {
+            let e = GraphError::container(r);
+            (e.code, e.subcode)
+        };
+        let url = "http://127.0.0.1:9/a.jpg".to_owned();
+        assert_eq!(
+            codes(ContainerRefusal::MediaUnfetchable { url: url.clone() }),
+            (9004, Some(2_207_052))
+        );
+        assert_eq!(codes(ContainerRefusal::MediaTimeout), (-2, Some(2_207_003)));
+        assert_eq!(
+            codes(ContainerRefusal::ImageFormat { content_type: None }),
+            (36_001, Some(2_207_005))
+        );
+        assert_eq!(
+            codes(ContainerRefusal::VideoFormat { content_type: None }),
+            (352, Some(2_207_026))
+        );
+        let unfetchable = GraphError::container(ContainerRefusal::MediaUnfetchable { url });
+        assert!(
+            unfetchable
+                .user_msg
+                .is_some_and(|m| m.contains("127.0.0.1:9/a.jpg"))
+        );
     }
 }

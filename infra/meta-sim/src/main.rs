@@ -5,7 +5,8 @@
 //! Environment overrides: META_SIM_IG_APP_ID, META_SIM_IG_APP_SECRET,
 //! META_SIM_FB_APP_ID, META_SIM_FB_APP_SECRET, META_SIM_APP_NAME, META_SIM_WEBHOOK_URL,
 //! META_SIM_WEBHOOK_SECRET, META_SIM_CONTAINER_POLLS, META_SIM_PUBLISH_QUOTA,
-//! META_SIM_WEBHOOK_RETRIES, META_SIM_ECHO_SENT_MESSAGES.
+//! META_SIM_WEBHOOK_RETRIES, META_SIM_ECHO_SENT_MESSAGES, META_SIM_PUBLIC_MEDIA_HOSTS
+//! (comma-separated).
 
 use meta_sim::{MetaSim, SimConfig};
 use std::io::Write as _;
@@ -63,6 +64,13 @@ fn config_from_env(mut c: SimConfig) -> Result<SimConfig, CliError> {
     }
     if let Some(v) = var("META_SIM_ECHO_SENT_MESSAGES") {
         c.echo_sent_messages = v == "1" || v.eq_ignore_ascii_case("true");
+    }
+    if let Some(v) = var("META_SIM_PUBLIC_MEDIA_HOSTS") {
+        c.public_media_hosts = v
+            .split(',')
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
     }
     Ok(c)
 }

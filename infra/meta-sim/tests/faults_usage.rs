@@ -83,6 +83,64 @@ async fn slow_fault_delays_then_answers_normally() {
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
+#[tokio::test]
+async fn lost_answer_runs_the_call_then_answers_a_transient_502() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    sim.admin(
+        "/_sim/inbound",
+        json!({"account_id": account, "customer_id": "111", "text": "Open today?"}),
+    )
+    .await;
+    sim.admin(
+        "/_sim/faults",
+        json!({"kind": "lost_answer", "path_contains": "/messages", "method": "POST"}),
+    )
+    .await;
+    let send = || {
+        sim.http
+            .post(sim.ig("/me/messages"))
+            .bearer_auth(&token)
+            .json(&json!({"recipient": {"id": "111"}, "message": {"text": "Yes"}}))
+            .send()
+    };
+    let lost = send().await.expect("answers");
+    assert_eq!(lost.status(), 502);
+    let usage = header_json(&lost, "x-business-use-case-usage");
+    assert!(
+        usage.get(account.as_str()).is_some(),
+        "the call is still accounted to the account: {usage}"
+    );
+    let body: Value = lost.json().await.expect("JSON");
+    assert_eq!(err(&body), (2, None));
+    assert_eq!(body["error"]["is_transient"], true);
+    assert_eq!(
+        sim.admin_get("/_sim/messages")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "the message went out although its answer was lost"
+    );
+
+    let answered = send().await.expect("answers");
+    assert_eq!(answered.status(), 200, "the fault fires once");
+    let statuses: Vec<u64> = sim
+        .admin_get("/_sim/requests")
+        .await
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/me/messages"))
+        })
+        .filter_map(|r| r["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [502, 200], "the log shows what the client saw");
+}
+
 fn header_json(res: &reqwest::Response, name: &str) -> Value {
     serde_json::from_str(res.headers()[name].to_str().expect("ascii")).expect("json header")
 }

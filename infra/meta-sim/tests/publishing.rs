@@ -1,5 +1,6 @@
-//! Content publishing rules: container processing, ERROR and EXPIRED, publish only
-//! when FINISHED and only once, the quota, carousels, captions, page posts.
+//! Content publishing rules: container processing (longer for videos), ERROR and
+//! EXPIRED, publish only when FINISHED and only once (even when the answer of a
+//! publish is lost), the quota, carousels, captions, page posts.
 
 mod common;
 
@@ -36,6 +37,18 @@ async fn status_of(sim: &Sim, token: &str, id: &str) -> Value {
     body
 }
 
+/// Polls until the container leaves IN_PROGRESS; returns how many polls answered
+/// IN_PROGRESS and the final status.
+async fn settle(sim: &Sim, token: &str, id: &str) -> (usize, Value) {
+    for in_progress in 0..20 {
+        let status = status_of(sim, token, id).await;
+        if status["status_code"] != "IN_PROGRESS" {
+            return (in_progress, status);
+        }
+    }
+    panic!("container {id} never left IN_PROGRESS");
+}
+
 async fn finish(sim: &Sim, token: &str, id: &str) {
     for _ in 0..10 {
         if status_of(sim, token, id).await["status_code"] == "FINISHED" {
@@ -70,6 +83,96 @@ async fn container_is_in_progress_for_the_configured_polls_then_finished() {
     let third = status_of(&sim, &token, &id).await;
     assert_eq!(third["status_code"], "FINISHED");
     assert!(third["status"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn video_container_stays_in_progress_longer_than_an_image() {
+    let sim = Sim::with(SimConfig {
+        container_polls_until_finished: 2,
+        video_processing_factor: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, token) = sim.ig_account("shop").await;
+    let image = image(&sim, &account, &token).await;
+    let (status, reel) = container(
+        &sim,
+        &account,
+        &token,
+        &[
+            ("media_type", "REELS"),
+            ("video_url", "https://cdn.example/reel.mp4"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{reel}");
+    let reel = reel["id"].as_str().expect("id");
+    let (image_polls, image_status) = settle(&sim, &token, &image).await;
+    let (reel_polls, reel_status) = settle(&sim, &token, reel).await;
+    assert_eq!(image_status["status_code"], "FINISHED");
+    assert_eq!(reel_status["status_code"], "FINISHED");
+    assert_eq!((image_polls, reel_polls), (2, 6));
+}
+
+#[tokio::test]
+async fn a_lost_publish_answer_still_publishes_once_and_the_container_says_so() {
+    let sim = Sim::with(SimConfig {
+        container_polls_until_finished: 0,
+        ..SimConfig::default()
+    })
+    .await;
+    let (account, token) = sim.ig_account("shop").await;
+    let id = image(&sim, &account, &token).await;
+    sim.admin(
+        "/_sim/faults",
+        json!({"kind": "lost_answer", "path_contains": "/media_publish", "method": "POST"}),
+    )
+    .await;
+
+    let (status, lost) = publish(&sim, &account, &token, &id).await;
+    assert_eq!(status, 502, "{lost}");
+    assert_eq!(err(&lost), (2, None));
+    assert_eq!(lost["error"]["type"], "OAuthException");
+    assert_eq!(lost["error"]["is_transient"], true);
+    assert!(
+        lost.get("id").is_none(),
+        "the media id never reaches the client"
+    );
+
+    // What a careful client does before retrying: read the container.
+    assert_eq!(
+        status_of(&sim, &token, &id).await["status_code"],
+        "PUBLISHED"
+    );
+    let media = sim.admin_get("/_sim/media").await;
+    let for_container: Vec<&Value> = media
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|m| m["container_id"] == id.as_str())
+        .collect();
+    assert_eq!(for_container.len(), 1, "{media}");
+
+    // A blind retry is refused as for any published container, and posts nothing.
+    let (status, again) = publish(&sim, &account, &token, &id).await;
+    assert_eq!(status, 400);
+    assert_eq!(err(&again), (24, Some(2_207_008)));
+    assert_eq!(
+        sim.admin_get("/_sim/media").await.as_array().map(Vec::len),
+        Some(1)
+    );
+    let (_, limit) = sim
+        .get(
+            &sim.ig(&format!(
+                "/{account}/content_publishing_limit?fields=quota_usage"
+            )),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        limit["data"][0]["quota_usage"], 1,
+        "the lost publish counts"
+    );
 }
 
 #[tokio::test]
@@ -143,10 +246,7 @@ async fn bad_media_ends_in_error_with_a_subcode() {
     )
     .await;
     let id = reel["id"].as_str().expect("id");
-    let mut last = Value::Null;
-    for _ in 0..3 {
-        last = status_of(&sim, &token, id).await;
-    }
+    let (_, last) = settle(&sim, &token, id).await;
     assert_eq!(last["status_code"], "ERROR");
     assert!(
         last["status"]

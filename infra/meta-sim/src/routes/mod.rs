@@ -4,13 +4,15 @@
 //! Graph calls are parsed once into a [`Ctx`] (path below the version, parameters from
 //! query, form or JSON body, the access token from `Authorization` or
 //! `access_token`), then dispatched by the type of the node the id names, as the Graph
-//! API does. The state lock is taken once per call and never held across an `await`.
-//! A middleware applies injected faults before a call and adds the usage headers
-//! after it.
+//! API does. The state lock is taken once per call and never held across an `await`
+//! (media a container names is downloaded before the lock is taken, as Meta fetches
+//! it while creating the container). A middleware applies injected faults before a
+//! call (a lost answer after it) and adds the usage headers after it.
 
 pub mod admin;
 pub mod comments;
 pub mod insights;
+pub mod media_fetch;
 pub mod messaging;
 pub mod oauth;
 pub mod publishing;
@@ -18,7 +20,7 @@ pub mod webhooks;
 
 use crate::graph_error::GraphError;
 use crate::state::accounts::{self, Capability, Platform, Token, TokenError, TokenKind};
-use crate::state::faults::{FaultKind, take_fault};
+use crate::state::faults::{Fault, FaultKind, take_fault};
 use crate::state::messaging::Channel;
 use crate::state::usage::Usage;
 use crate::state::{Clock, RequestRecord, SimState};
@@ -30,6 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use media_fetch::MediaFetches;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -259,6 +262,8 @@ pub struct Ctx {
     pub usage: UsageTag,
     /// Webhooks to send once the state is unlocked (echoes of sent messages).
     pub followups: Vec<BuiltEvent>,
+    /// What downloading the media of a container call gave (empty for other calls).
+    pub media: MediaFetches,
 }
 
 pub type GraphResult = Result<Value, GraphError>;
@@ -495,6 +500,11 @@ async fn graph(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    let media = if media_fetch::creates_container(&method, &segments) {
+        media_fetch::fetch_for_call(&app, &params).await
+    } else {
+        MediaFetches::default()
+    };
     let (result, usage, followups) = {
         let mut state = app.lock();
         let version = if segments.first().is_some_and(|s| is_version(s)) {
@@ -518,6 +528,7 @@ async fn graph(
                 throttled: false,
             },
             followups: Vec::new(),
+            media,
         };
         let result = dispatch(&mut state, &mut ctx);
         (result, ctx.usage, ctx.followups)
@@ -683,8 +694,9 @@ fn dispatch(state: &mut SimState, ctx: &mut Ctx) -> GraphResult {
     }
 }
 
-/// Applies injected faults before a call to a Meta host, then adds `X-App-Usage` and
-/// `X-Business-Use-Case-Usage` and records the call.
+/// Applies injected faults to a call to a Meta host (before it runs; a lost answer
+/// after it ran), then adds `X-App-Usage` and `X-Business-Use-Case-Usage` and records
+/// the call with the status the client saw.
 async fn meta_layer(State(app): State<App>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
@@ -707,6 +719,7 @@ async fn meta_layer(State(app): State<App>, req: Request, next: Next) -> Respons
             tokio::time::sleep(Duration::from_millis(f.delay_ms.unwrap_or(1000))).await;
             next.run(req).await
         }
+        Some(f) if f.kind == FaultKind::LostAnswer => lose_answer(next.run(req).await, &f),
         Some(f) => {
             throttled = f.kind == FaultKind::Throttle;
             fault_error(&f).into_response()
@@ -808,13 +821,23 @@ fn account_of_call(
     state.media_item(object).map(|m| m.account_id.clone())
 }
 
+/// What the client gets instead of the answer of a call that ran: the fault's error.
+/// The call still counts against the usage of the account it was about.
+fn lose_answer(mut answered: Response, f: &Fault) -> Response {
+    let mut lost = fault_error(f).into_response();
+    if let Some(tag) = answered.extensions_mut().remove::<UsageTag>() {
+        lost.extensions_mut().insert(tag);
+    }
+    lost
+}
+
 fn set_json_header(headers: &mut HeaderMap, name: &'static str, value: &Value) {
     if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
         headers.insert(name, v);
     }
 }
 
-fn fault_error(f: &crate::state::faults::Fault) -> GraphError {
+fn fault_error(f: &Fault) -> GraphError {
     let status = |default: StatusCode| {
         f.status
             .and_then(|s| StatusCode::from_u16(s).ok())
@@ -851,6 +874,16 @@ fn fault_error(f: &crate::state::faults::Fault) -> GraphError {
                 .unwrap_or_else(|| "An unknown error has occurred.".into()),
         )
         .status(status(StatusCode::INTERNAL_SERVER_ERROR)),
+        // A client whose call went through but whose answer was lost sees Meta's edge
+        // fail: a gateway error with Meta's transient "unexpected error" (code 2).
+        FaultKind::LostAnswer => GraphError::new(
+            f.code.unwrap_or(2),
+            f.message.clone().unwrap_or_else(|| {
+                "An unexpected error has occurred. Please retry your request later.".into()
+            }),
+        )
+        .status(status(StatusCode::BAD_GATEWAY))
+        .transient(),
         FaultKind::Error | FaultKind::Slow => {
             let code = f.code.unwrap_or(100);
             GraphError::new(

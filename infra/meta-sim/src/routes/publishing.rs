@@ -8,7 +8,7 @@ use crate::graph_error::GraphError;
 use crate::state::accounts::Capability;
 use crate::state::comments::{cursor_of, paginate};
 use crate::state::publishing::{
-    self, Container, ContainerKind, ContainerStatus, Media, PagePost, PublishRefusal,
+    self, Container, ContainerKind, ContainerStatus, Media, MediaFetch, PagePost, PublishRefusal,
 };
 use crate::state::{SimState, clock::graph_timestamp_of, ids, seed_of};
 use serde_json::{Map, Value, json};
@@ -21,7 +21,7 @@ fn valid_url(url: &str) -> bool {
 }
 
 /// `POST /<IG_ID>/media`: creates a container (image, reel, story, carousel item or
-/// carousel).
+/// carousel) once Meta has downloaded its media (see [`super::media_fetch`]).
 pub fn create_container(
     state: &mut SimState,
     ctx: &mut Ctx,
@@ -102,9 +102,26 @@ pub fn create_container(
             )));
         }
     };
+    let cover_url = match kind {
+        ContainerKind::Reels => p.nonempty("cover_url"),
+        _ => None,
+    };
+    if let Some(u) = &cover_url
+        && !valid_url(u)
+    {
+        return Err(GraphError::param("Param cover_url must be a valid URL"));
+    }
+    check_downloads(ctx, media_url.as_deref(), is_video, cover_url.as_deref())?;
+    // Media on a public host is not downloaded, so its URL says how processing goes.
     let failure = media_url
         .as_deref()
+        .filter(|u| ctx.media.of(u) == MediaFetch::Public)
         .and_then(|u| publishing::media_failure(u, is_video));
+    let polls_needed = publishing::polls_needed(
+        is_video,
+        state.config.container_polls_until_finished,
+        state.config.video_processing_factor,
+    );
     let id = ids::container_id();
     state.containers.insert(
         id.clone(),
@@ -123,12 +140,28 @@ pub fn create_container(
             children,
             created_at_ms: now.ms(),
             polls_seen: 0,
-            polls_needed: state.config.container_polls_until_finished,
+            polls_needed,
             failure,
             published_media: None,
         },
     );
     Ok(json!({"id": id}))
+}
+
+/// Meta's verdict on what it downloaded for a container: the media and, for a reel,
+/// the cover image.
+fn check_downloads(
+    ctx: &Ctx,
+    media_url: Option<&str>,
+    is_video: bool,
+    cover_url: Option<&str>,
+) -> Result<(), GraphError> {
+    let media = media_url.map(|u| (u, is_video));
+    let cover = cover_url.map(|u| (u, false));
+    for (url, video) in media.into_iter().chain(cover) {
+        publishing::check_media(url, &ctx.media.of(url), video).map_err(GraphError::container)?;
+    }
+    Ok(())
 }
 
 /// `children` as a comma-separated list or a JSON array.

@@ -1,7 +1,9 @@
 //! Injected faults: the next N matching calls fail the way Meta fails.
 //!
 //! Guarantees: a fault fires for exactly `count` matching calls, in the order faults
-//! were added, and never for the simulator's own admin API.
+//! were added, and never for the simulator's own admin API. Every kind but `slow` and
+//! `lost_answer` answers instead of the call, which then never happens; `slow` and
+//! `lost_answer` run the call with all its effects.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,11 @@ pub enum FaultKind {
     Slow,
     /// Any error: `code`, `subcode`, `status` and `message` as given.
     Error,
+    /// The call succeeds but its answer never reaches the client: the simulator runs
+    /// the call fully (a `media_publish` really publishes), then answers the way a
+    /// client sees Meta's edge lose the answer of a call that went through: HTTP 502
+    /// with code 2, `is_transient: true` (`status`, `code` and `message` override).
+    LostAnswer,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,6 +128,19 @@ mod tests {
             .is_none()
         );
         assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn lost_answer_is_named_in_snake_case_and_defaults_to_one_call() {
+        let f: Fault = serde_json::from_value(serde_json::json!({
+            "kind": "lost_answer",
+            "path_contains": "/media_publish",
+            "method": "POST",
+        }))
+        .expect("parses");
+        assert_eq!((f.kind, f.count), (FaultKind::LostAnswer, 1));
+        assert!(f.matches("/graph.instagram.com/v26.0/178/media_publish", "POST"));
+        assert!(!f.matches("/graph.instagram.com/v26.0/178/media", "POST"));
     }
 
     #[test]

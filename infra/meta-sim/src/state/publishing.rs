@@ -1,8 +1,11 @@
 //! Media containers, published media and the content publishing rules.
 //!
 //! Guarantees:
-//! - a container reports `IN_PROGRESS` for the configured number of status polls, then
-//!   `FINISHED` (or `ERROR` when its media cannot be processed);
+//! - a container is only created for media Meta could download: an answer of 2xx with
+//!   a JPEG for an image or cover, a `video/*` type for a video;
+//! - a container reports `IN_PROGRESS` for the configured number of status polls (a
+//!   video for a multiple of it), then `FINISHED` (or `ERROR` when its media cannot be
+//!   processed);
 //! - an unpublished container expires 24 hours after creation;
 //! - only a `FINISHED` container can be published, and only once: a second publish of
 //!   the same container is refused and never creates a second media;
@@ -75,6 +78,70 @@ impl ContainerStatus {
             Self::Published => "PUBLISHED",
         }
     }
+}
+
+/// How many status polls a new container answers `IN_PROGRESS`: `polls`, or for a
+/// video `video_factor` times as many, since videos take longer to process.
+pub fn polls_needed(is_video: bool, polls: u32, video_factor: u32) -> u32 {
+    if is_video {
+        polls.saturating_mul(video_factor)
+    } else {
+        polls
+    }
+}
+
+/// What downloading a container's media URL gave, as Meta's fetcher sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaFetch {
+    /// A host standing for a public server: taken as downloadable, never contacted.
+    Public,
+    /// The server answered `status`, with this `Content-Type` header.
+    Answered {
+        status: u16,
+        content_type: Option<String>,
+    },
+    /// No complete answer within the download timeout.
+    TimedOut,
+    /// No answer at all: connection refused, unknown name, or a host the simulator
+    /// does not contact.
+    Unreachable,
+}
+
+/// Whether Meta accepts the media it downloaded from `url`: any answer but a 2xx is a
+/// failed download; an image (or a reel cover) must be a JPEG, a video of a `video/*`
+/// type.
+pub fn check_media(url: &str, fetch: &MediaFetch, is_video: bool) -> Result<(), ContainerRefusal> {
+    let content_type = match fetch {
+        MediaFetch::Public => return Ok(()),
+        MediaFetch::TimedOut => return Err(ContainerRefusal::MediaTimeout),
+        MediaFetch::Unreachable => {
+            return Err(ContainerRefusal::MediaUnfetchable {
+                url: url.to_owned(),
+            });
+        }
+        MediaFetch::Answered { status, .. } if !(200..300).contains(status) => {
+            return Err(ContainerRefusal::MediaUnfetchable {
+                url: url.to_owned(),
+            });
+        }
+        MediaFetch::Answered { content_type, .. } => content_type.as_deref().map(mime_essence),
+    };
+    match (content_type.as_deref(), is_video) {
+        (Some(t), true) if t.starts_with("video/") => Ok(()),
+        (Some("image/jpeg" | "image/jpg"), false) => Ok(()),
+        (_, true) => Err(ContainerRefusal::VideoFormat { content_type }),
+        (_, false) => Err(ContainerRefusal::ImageFormat { content_type }),
+    }
+}
+
+/// `image/jpeg` of `Image/JPEG; charset=binary`.
+fn mime_essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// The status a container has at `now`, without counting an observation.
@@ -193,6 +260,14 @@ pub enum ContainerRefusal {
     CarouselSize { count: usize },
     #[error("carousel child {id} is unusable: {why}")]
     CarouselChild { id: String, why: &'static str },
+    #[error("the media could not be fetched from {url}")]
+    MediaUnfetchable { url: String },
+    #[error("downloading the media took too long")]
+    MediaTimeout,
+    #[error("an image must be a JPEG, got {}", content_type.as_deref().unwrap_or("no content type"))]
+    ImageFormat { content_type: Option<String> },
+    #[error("a video must be of a video type, got {}", content_type.as_deref().unwrap_or("no content type"))]
+    VideoFormat { content_type: Option<String> },
 }
 
 /// Instagram caption rule: at most 2200 characters.
@@ -319,6 +394,73 @@ mod tests {
             Some(2_207_026)
         );
         assert_eq!(media_failure("https://cdn.example/ok.jpg", false), None);
+    }
+
+    #[test]
+    fn videos_stay_in_progress_longer() {
+        assert_eq!(polls_needed(false, 2, 3), 2);
+        assert_eq!(polls_needed(true, 2, 3), 6);
+        assert_eq!(polls_needed(true, 0, 3), 0);
+    }
+
+    fn answered(status: u16, content_type: &str) -> MediaFetch {
+        MediaFetch::Answered {
+            status,
+            content_type: Some(content_type.into()),
+        }
+    }
+
+    #[test]
+    fn downloaded_media_must_be_a_jpeg_or_a_video() {
+        let url = "http://127.0.0.1:9/a";
+        assert_eq!(
+            check_media(url, &answered(200, "image/jpeg"), false),
+            Ok(())
+        );
+        assert_eq!(
+            check_media(url, &answered(200, "Image/JPEG; charset=binary"), false),
+            Ok(())
+        );
+        assert_eq!(check_media(url, &answered(200, "video/mp4"), true), Ok(()));
+        assert_eq!(check_media(url, &MediaFetch::Public, true), Ok(()));
+        assert!(matches!(
+            check_media(url, &answered(200, "image/png"), false),
+            Err(ContainerRefusal::ImageFormat { .. })
+        ));
+        assert!(matches!(
+            check_media(url, &answered(200, "image/jpeg"), true),
+            Err(ContainerRefusal::VideoFormat { .. })
+        ));
+        let untyped = MediaFetch::Answered {
+            status: 200,
+            content_type: None,
+        };
+        assert!(matches!(
+            check_media(url, &untyped, false),
+            Err(ContainerRefusal::ImageFormat { content_type: None })
+        ));
+    }
+
+    #[test]
+    fn failed_downloads_are_unfetchable_or_timeouts() {
+        let url = "http://127.0.0.1:9/a.jpg";
+        let unfetchable = Err(ContainerRefusal::MediaUnfetchable { url: url.into() });
+        assert_eq!(
+            check_media(url, &answered(404, "text/html"), false),
+            unfetchable
+        );
+        assert_eq!(
+            check_media(url, &answered(302, "image/jpeg"), false),
+            unfetchable
+        );
+        assert_eq!(
+            check_media(url, &MediaFetch::Unreachable, false),
+            unfetchable
+        );
+        assert_eq!(
+            check_media(url, &MediaFetch::TimedOut, true),
+            Err(ContainerRefusal::MediaTimeout)
+        );
     }
 
     #[test]
