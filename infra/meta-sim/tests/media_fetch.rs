@@ -305,3 +305,35 @@ async fn public_example_hosts_are_trusted_and_other_hosts_are_out_of_reach() {
     .await;
     assert_eq!(err(&unlisted), UNFETCHABLE, "{unlisted}");
 }
+
+#[tokio::test]
+async fn the_simulators_own_stand_in_files_are_media_meta_can_download() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let http = reqwest::Client::new();
+    for (name, kind) in [
+        ("a.jpg", "image/jpeg"),
+        ("b.png", "image/png"),
+        ("c.mp4", "video/mp4"),
+    ] {
+        let response = http
+            .get(format!("{}/_sim/files/{name}", sim.sim.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], kind);
+    }
+    let missing = http
+        .get(format!("{}/_sim/files/notes.txt", sim.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let url = format!("{}/_sim/files/cake.jpg", sim.sim.base_url());
+    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    assert_eq!(status, 200, "{body}");
+    let url = format!("{}/_sim/files/cake.png", sim.sim.base_url());
+    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    assert_eq!(status, 400, "Instagram takes JPEG only: {body}");
+}

@@ -72,6 +72,29 @@ pub fn router() -> Router<App> {
         .route("/_sim/page-posts", get(page_posts))
         .route("/_sim/requests", get(requests))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/files/{name}", get(file))
+}
+
+/// Stand-in media for local posts, by extension: `.jpg` a tiny JPEG, `.png` a PNG,
+/// `.mp4` an MP4 header, anything else 404. The local stack schedules posts with these
+/// URLs, so the API's media probe and the simulator's download both find real files.
+async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    const JPEG: &[u8] = &[
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00, 0xFF, 0xD9,
+    ];
+    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    const MP4: &[u8] = &[
+        0x00, 0x00, 0x00, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2', 0x00, 0x00, 0x00,
+        0x00, b'm', b'p', b'4', b'2', b'i', b's', b'o', b'm',
+    ];
+    let (content_type, body) = match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("jpg" | "jpeg") => ("image/jpeg", JPEG),
+        Some("png") => ("image/png", PNG),
+        Some("mp4") => ("video/mp4", MP4),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 async fn config(State(app): State<App>) -> Json<Value> {
