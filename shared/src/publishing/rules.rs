@@ -150,9 +150,13 @@ pub fn check_caption(field: &str, text: &str) -> Result<(), Refusal> {
 /// A public https URL, or plain http on this machine's loopback (the local stack's media
 /// server; from Lambda such a URL fails the media probe, so it is refused there).
 fn check_url(field: &str, url: &str) -> Result<(), Refusal> {
-    let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:"]
-        .iter()
-        .any(|p| url.starts_with(p));
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+    ]
+    .iter()
+    .any(|p| url.starts_with(p));
     let ok = url.len() <= 2048
         && (loopback
             || url
@@ -486,7 +490,10 @@ mod tests {
             url: "http://127.0.0.1:9000/a.jpg".into(),
             alt_text: None,
         };
-        assert!(check_shape(&local, None, None, false).is_ok(), "the local stack's media");
+        assert!(
+            check_shape(&local, None, None, false).is_ok(),
+            "the local stack's media"
+        );
         let plain = PostContent::Image {
             url: "http://cdn.example/a.jpg".into(),
             alt_text: None,

@@ -140,7 +140,12 @@ impl Publisher {
             loop {
                 let page = self.store.due_posts(shard, until, &listing).await?;
                 for post in page.items {
-                    self.claim(post, now, &mut done).await?;
+                    match claim(&self.store, &self.queue, post, now, self.settings.watchdog).await?
+                    {
+                        Claimed::Queued => done.queued += 1,
+                        Claimed::Requeued => done.requeued += 1,
+                        Claimed::Skipped => {}
+                    }
                 }
                 match page.next {
                     Some(next) => listing.cursor = Some(next),
@@ -149,45 +154,6 @@ impl Publisher {
             }
         }
         Ok(done)
-    }
-
-    async fn claim(
-        &self,
-        mut post: Post,
-        now: i64,
-        done: &mut Dispatched,
-    ) -> Result<(), PublishError> {
-        let fresh = match post.status {
-            PostStatus::Scheduled => true,
-            s if s.is_final() => return Ok(()),
-            // Claimed before: queue again only when its lease or watchdog ran out.
-            _ if post.lease_until > now => return Ok(()),
-            _ => false,
-        };
-        let fire_at = post.scheduled_at.max(now);
-        if fresh {
-            post.status = PostStatus::Queued;
-        }
-        post.lease_by = None;
-        post.lease_until = fire_at + ms(self.settings.watchdog);
-        post.updated_at = now;
-        match self.store.save_post(&post).await {
-            Ok(_) => {}
-            // Someone else moved it (an edit, a cancel, another sweep): theirs stands.
-            Err(StoreError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        let delay = Duration::from_millis(u64::try_from(fire_at - now).unwrap_or(0));
-        self.queue
-            .send(&job_of(&post), delay_seconds(delay))
-            .await?;
-        if fresh {
-            done.queued += 1;
-        } else {
-            warn!(post_id = %post.post_id, "claimed post had no live worker; queued again");
-            done.requeued += 1;
-        }
-        Ok(())
     }
 
     // ------------------------------------------------------------------ advance
@@ -710,6 +676,56 @@ fn definitely_not_sent(e: &GraphError) -> bool {
         GraphError::Transient { cause } => matches!(cause, TransientCause::Connect),
         GraphError::Decode { .. } => false,
         _ => true,
+    }
+}
+
+/// What claiming one post did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// Claimed now and queued to fire at its second.
+    Queued,
+    /// Claimed before, but its message or worker went missing: queued again.
+    Requeued,
+    /// Not for now: final, still leased, or changed by someone else meanwhile.
+    Skipped,
+}
+
+/// Claim a post that is due (the caller read it from the due index, or just scheduled
+/// it within the lead time) and queue it with a delay so it fires at its second.
+pub async fn claim(
+    store: &Store,
+    queue: &JobQueue,
+    mut post: Post,
+    now: i64,
+    watchdog: Duration,
+) -> Result<Claimed, PublishError> {
+    let fresh = match post.status {
+        PostStatus::Scheduled => true,
+        s if s.is_final() => return Ok(Claimed::Skipped),
+        // Claimed before: queue again only when its lease or watchdog ran out.
+        _ if post.lease_until > now => return Ok(Claimed::Skipped),
+        _ => false,
+    };
+    let fire_at = post.scheduled_at.max(now);
+    if fresh {
+        post.status = PostStatus::Queued;
+    }
+    post.lease_by = None;
+    post.lease_until = fire_at + ms(watchdog);
+    post.updated_at = now;
+    match store.save_post(&post).await {
+        Ok(_) => {}
+        // Someone else moved it (an edit, a cancel, another sweep): theirs stands.
+        Err(StoreError::Conflict { .. }) => return Ok(Claimed::Skipped),
+        Err(e) => return Err(e.into()),
+    }
+    let delay = Duration::from_millis(u64::try_from(fire_at - now).unwrap_or(0));
+    queue.send(&job_of(&post), delay_seconds(delay)).await?;
+    if fresh {
+        Ok(Claimed::Queued)
+    } else {
+        warn!(post_id = %post.post_id, "claimed post had no live worker; queued again");
+        Ok(Claimed::Requeued)
     }
 }
 
