@@ -278,7 +278,7 @@ async fn posts_of_every_kind_go_out_once_with_ids_permalink_and_first_comment() 
 }
 
 #[tokio::test]
-async fn only_posts_due_within_the_lead_are_claimed_and_they_wait_for_their_second() {
+async fn posts_due_within_the_lead_are_prepared_ahead_and_published_at_their_second() {
     let w = World::start().await;
     let now = w.clock.now_ms();
     let soon = w.post(image("soon"), None, now + 60_000);
@@ -287,14 +287,49 @@ async fn only_posts_due_within_the_lead_are_claimed_and_they_wait_for_their_seco
     w.schedule(&later).await;
     let dispatched = w.publisher.dispatch().await.unwrap();
     assert_eq!(dispatched.queued, 1);
-    assert_eq!(w.stored(&soon).await.status, PostStatus::Queued);
     assert_eq!(w.stored(&later).await.status, PostStatus::Scheduled);
+    // The worker builds the container and waits for Meta's processing now, a minute
+    // ahead, and then gives the post back to the queue until just before its second.
+    w.work().await;
+    let prepared = w.stored(&soon).await;
+    assert_eq!(prepared.status, PostStatus::Publishing);
+    assert!(prepared.progress.container_ready, "prepared ahead");
+    assert!(w.media_at_meta().await.is_empty(), "not before its time");
+    let attributes = w
+        .p
+        .aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&w.p.aws.queues.publish)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        w.work().await.delivered,
-        0,
-        "the queued post is invisible until its second"
+        attributes
+            .attributes()
+            .and_then(|a| a
+                .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+            .map(String::as_str),
+        Some("1"),
+        "the post waits on the queue for its second"
     );
-    assert!(w.media_at_meta().await.is_empty());
+    // Its second comes (the delayed message, delivered).
+    w.clock.advance(60).await;
+    assert_eq!(
+        w.publisher
+            .advance(&job_of(&soon), "worker-b")
+            .await
+            .unwrap(),
+        Advanced::Published
+    );
+    let published = w.stored(&soon).await;
+    let late = published.published_at.unwrap() - published.scheduled_at;
+    assert!(
+        (0..2_000).contains(&late),
+        "published {late} ms after its time"
+    );
+    assert_eq!(w.media_at_meta().await.len(), 1);
 }
 
 #[tokio::test]

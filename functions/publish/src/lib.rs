@@ -43,6 +43,7 @@ pub fn settings_from(vars: &Vars) -> Settings {
     let defaults = Settings::default();
     let mut settings = Settings {
         lead: vars.seconds("RELAY_PUBLISH_LEAD_SECONDS", defaults.lead),
+        prepare: vars.seconds("RELAY_PUBLISH_PREPARE_SECONDS", defaults.prepare),
         lease: vars.seconds("RELAY_PUBLISH_LEASE_SECONDS", defaults.lease),
         watchdog: vars.seconds("RELAY_PUBLISH_WATCHDOG_SECONDS", defaults.watchdog),
         limits: defaults.limits,
@@ -55,6 +56,12 @@ pub fn settings_from(vars: &Vars) -> Settings {
         "RELAY_PUBLISH_QUOTA_WAIT_SECONDS",
         defaults.limits.quota_wait,
     );
+    if settings.prepare > settings.lead {
+        vars.invalid(
+            "RELAY_PUBLISH_PREPARE_SECONDS",
+            "must not exceed RELAY_PUBLISH_LEAD_SECONDS (a post is prepared once claimed)",
+        );
+    }
     if settings.lease < Duration::from_secs(1) {
         vars.invalid("RELAY_PUBLISH_LEASE_SECONDS", "must be at least 1 second");
     }

@@ -37,6 +37,9 @@ pub const ACTOR: &str = "system:publish";
 pub struct Settings {
     /// How far ahead the dispatcher claims posts (it runs every minute).
     pub lead: Duration,
+    /// How long before its time a post's containers are built (at most the lead), so
+    /// that Meta's processing is done when the second comes.
+    pub prepare: Duration,
     /// How long a worker holds a post alone; longer than the function's timeout.
     pub lease: Duration,
     /// After a claim, how long until the sweep re-queues a post whose message went
@@ -49,6 +52,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             lead: Duration::from_secs(120),
+            prepare: Duration::from_secs(120),
             lease: Duration::from_secs(120),
             watchdog: Duration::from_secs(600),
             limits: Limits::default(),
@@ -140,7 +144,15 @@ impl Publisher {
             loop {
                 let page = self.store.due_posts(shard, until, &listing).await?;
                 for post in page.items {
-                    match claim(&self.store, &self.queue, post, now, self.settings.watchdog).await?
+                    match claim(
+                        &self.store,
+                        &self.queue,
+                        post,
+                        now,
+                        self.settings.prepare,
+                        self.settings.watchdog,
+                    )
+                    .await?
                     {
                         Claimed::Queued => done.queued += 1,
                         Claimed::Requeued => done.requeued += 1,
@@ -168,9 +180,11 @@ impl Publisher {
             return Ok(Advanced::Nothing);
         }
         let now = self.now();
-        // SQS delays stop at 15 minutes; a message may come before the post's time.
-        if post.scheduled_at > now + 1000 {
-            let wait = Duration::from_millis((post.scheduled_at - now) as u64);
+        // A message may come before the post's preparation starts (SQS delays stop at
+        // 15 minutes, and a post may have been moved later).
+        let prepare_from = post.scheduled_at - ms(self.settings.prepare);
+        if prepare_from > now + 1000 {
+            let wait = Duration::from_millis((prepare_from - now) as u64);
             self.queue.send(job, delay_seconds(wait)).await?;
             return Ok(Advanced::Waiting(wait));
         }
@@ -412,6 +426,9 @@ impl Publisher {
                 }
             }
             Step::Publish => {
+                if let Some(flow) = self.until_its_second(post).await? {
+                    return Ok(flow);
+                }
                 let limit = self.graph.publishing_limit(ig).await?.value;
                 if limit.remaining() == Some(0) {
                     return Ok(self.wait_for_quota(post).await?);
@@ -463,6 +480,9 @@ impl Publisher {
     }
 
     async fn page_post(&self, post: &mut Post, page: &FacebookPage) -> Result<Flow, StepError> {
+        if let Some(flow) = self.until_its_second(post).await? {
+            return Ok(flow);
+        }
         let text = post.caption.clone();
         let content = post.content.clone();
         let request = match &content {
@@ -523,6 +543,21 @@ impl Publisher {
                 Ok(Flow::Stop(outcome))
             }
         }
+    }
+
+    /// The post is ready ahead of its time: come back just before its second (SQS delays
+    /// are whole seconds), then wait out the last moment here, so it goes out at its
+    /// second rather than its minute. None: the time has come.
+    async fn until_its_second(&self, post: &mut Post) -> Result<Option<Flow>, PublishError> {
+        let remaining = post.scheduled_at - self.now();
+        if remaining > 1500 {
+            let early = Duration::from_secs(((remaining - 1000) / 1000).max(1) as u64);
+            return self.wait(post, early, None).await.map(Some);
+        }
+        if remaining > 0 {
+            tokio::time::sleep(Duration::from_millis(remaining as u64)).await;
+        }
+        Ok(None)
     }
 
     async fn wait_for_quota(&self, post: &mut Post) -> Result<Flow, PublishError> {
@@ -697,6 +732,7 @@ pub async fn claim(
     queue: &JobQueue,
     mut post: Post,
     now: i64,
+    prepare: Duration,
     watchdog: Duration,
 ) -> Result<Claimed, PublishError> {
     let fresh = match post.status {
@@ -706,12 +742,14 @@ pub async fn claim(
         _ if post.lease_until > now => return Ok(Claimed::Skipped),
         _ => false,
     };
-    let fire_at = post.scheduled_at.max(now);
+    // Delivered when its preparation should start: containers are built and processed
+    // ahead, so that only media_publish is left at its second.
+    let fire_at = (post.scheduled_at - ms(prepare)).max(now);
     if fresh {
         post.status = PostStatus::Queued;
     }
     post.lease_by = None;
-    post.lease_until = fire_at + ms(watchdog);
+    post.lease_until = post.scheduled_at.max(now) + ms(watchdog);
     post.updated_at = now;
     match store.save_post(&post).await {
         Ok(_) => {}
