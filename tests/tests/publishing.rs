@@ -467,3 +467,41 @@ async fn a_revoked_token_fails_the_post_asking_for_a_reconnect() {
     assert_eq!(stored.status, PostStatus::Failed);
     assert_eq!(stored.failure.unwrap().fix, FixBy::ReconnectTheAccount);
 }
+
+#[tokio::test]
+async fn over_quota_the_post_waits_and_says_so_then_goes_out() {
+    let w = World::start().await;
+    let post = w.post(image("quota"), Some("Quota"), w.clock.now_ms());
+    w.schedule(&post).await;
+    w.fault(
+        json!({"kind": "error", "count": 1, "path_contains": "/media_publish", "method": "POST",
+        "code": 9, "subcode": 2207042, "status": 400,
+        "message": "The account has reached its publishing limit."}),
+    )
+    .await;
+    w.publisher.dispatch().await.unwrap();
+    w.work().await;
+    let waiting = w.stored(&post).await;
+    assert_eq!(waiting.status, PostStatus::WaitingForQuota);
+    assert!(
+        waiting
+            .progress
+            .waiting
+            .as_deref()
+            .is_some_and(|note| note.contains("publishing quota")),
+        "{:?}",
+        waiting.progress.waiting
+    );
+    assert!(w.media_at_meta().await.is_empty());
+    // The quota's wait is over (its delayed message, delivered).
+    w.clock.advance(15 * 60).await;
+    assert_eq!(
+        w.publisher
+            .advance(&job_of(&post), "worker-b")
+            .await
+            .unwrap(),
+        Advanced::Published
+    );
+    assert_eq!(w.stored(&post).await.progress.waiting, None);
+    assert_eq!(w.media_at_meta().await.len(), 1);
+}
