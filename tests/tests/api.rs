@@ -13,6 +13,9 @@ use relay::ids::TenantId;
 use serde_json::{Value, json};
 
 /// A concrete path for a route template, with the world's ids.
+/// The id of a post the cross-tenant sweep stores for the tenant under attack.
+const TENANTS_POST: &str = "post-of-the-tenant";
+
 fn concrete(w: &World, template: &str, conversation: &str) -> String {
     template
         .replace("{account_id}", w.account())
@@ -22,6 +25,7 @@ fn concrete(w: &World, template: &str, conversation: &str) -> String {
         .replace("{comment_id}", &format!("{}-1790000000000", w.account()))
         .replace("{action}", "hide")
         .replace("{key_id}", "key_0000000000000000")
+        .replace("{post_id}", TENANTS_POST)
         .replace("{tenant_id}", w.tenant().as_str())
 }
 
@@ -98,13 +102,31 @@ async fn another_tenants_ids_find_nothing_and_change_nothing_on_any_route() {
     let rival_key = w.key_for(&rival, Role::Owner, &[]).await;
     let before_audit = w.ai.p.audit.records(w.tenant()).await.unwrap().len();
     let before_conversation = w.ai.conversation().await;
+    let now = w.ai.clock.now_ms();
+    let post = relay::publishing::Post {
+        post_id: relay::ids::PostId::parse(TENANTS_POST).unwrap(),
+        caption: Some("Ours".into()),
+        ..relay::publishing::Post::scheduled(
+            w.tenant().clone(),
+            w.account_id(),
+            relay::publishing::PostContent::Image {
+                url: "https://cdn.example/a.jpg".into(),
+                alt_text: None,
+            },
+            now + 86_400_000,
+            "user:key_owner",
+            now,
+        )
+    };
+    w.ai.p.store.create_post(&post).await.unwrap();
     let mut leaks = Vec::new();
     for (method, template, need) in ROUTES {
         let takes_an_id = template.contains("{account_id}")
             || template.contains("{conversation_id}")
             || template.contains("{entry_id}")
             || template.contains("{comment_id}")
-            || template.contains("{key_id}");
+            || template.contains("{key_id}")
+            || template.contains("{post_id}");
         if !matches!(need, Need::Tenant(_)) || !takes_an_id {
             continue;
         }
@@ -195,6 +217,17 @@ async fn another_tenants_ids_find_nothing_and_change_nothing_on_any_route() {
             .unwrap()
             .unwrap();
     assert_eq!(ai.mode, relay::inbox::AiMode::Shadow);
+    let after =
+        w.ai.p
+            .store
+            .get_post(w.tenant(), &post.post_id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        after, post,
+        "the tenant's post was neither changed nor cancelled"
+    );
 }
 
 #[tokio::test]

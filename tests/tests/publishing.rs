@@ -14,7 +14,7 @@ use ai_support::{Ai, sim_post};
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::Pipeline;
 use relay::events::EventBus;
-use relay::ids::{PostId, TenantId};
+use relay::ids::TenantId;
 use relay::jobs::JobQueue;
 use relay::meta::GraphClient;
 use relay::publishing::run::{Advanced, Publisher, Settings, job_of};
@@ -81,24 +81,15 @@ impl World {
 
     fn post(&self, content: PostContent, caption: Option<&str>, at_ms: i64) -> Post {
         Post {
-            tenant_id: self.tenant.clone(),
-            post_id: PostId::generate(),
-            account_id: relay::ids::AccountId::parse(&self.account).unwrap(),
-            content,
             caption: caption.map(str::to_owned),
-            first_comment: None,
-            scheduled_at: at_ms,
-            time_zone: None,
-            status: PostStatus::Scheduled,
-            progress: Default::default(),
-            failure: None,
-            published_at: None,
-            revision: 0,
-            lease_until: 0,
-            lease_by: None,
-            created_by: "user:key_test".into(),
-            created_at: at_ms,
-            updated_at: at_ms,
+            ..Post::scheduled(
+                self.tenant.clone(),
+                relay::ids::AccountId::parse(&self.account).unwrap(),
+                content,
+                at_ms,
+                "user:key_test",
+                at_ms,
+            )
         }
     }
 

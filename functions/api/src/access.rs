@@ -115,6 +115,11 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/v1/knowledge/{entry_id}",
         Need::Tenant(Role::Manager),
     ),
+    ("GET", "/v1/posts", Need::Tenant(Role::Viewer)),
+    ("POST", "/v1/posts", Need::Tenant(Role::Manager)),
+    ("GET", "/v1/posts/{post_id}", Need::Tenant(Role::Viewer)),
+    ("PATCH", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
+    ("DELETE", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
     ("GET", "/v1/comments", Need::Tenant(Role::Viewer)),
     (
         "GET",

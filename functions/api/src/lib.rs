@@ -14,6 +14,7 @@
 //! Logs carry route templates, key ids and statuses: never bodies, text or customer ids.
 
 pub mod access;
+pub mod media;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -31,6 +32,8 @@ use relay::onboarding::OnboardingLinks;
 use relay::replies::Replies;
 use relay::store::Store;
 use relay::tokens::Tokens;
+
+use crate::media::MediaProbe;
 
 /// Who the audit trail names when the API acts on its own (token refresh before use).
 pub const ACTOR: &str = "system:api";
@@ -83,6 +86,12 @@ pub struct App {
     pub links: OnboardingLinks,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// Fetches a post's media headers before it is scheduled.
+    pub media: MediaProbe,
+    /// The publish queue: a post scheduled inside the dispatcher's lead is claimed at
+    /// once, so it goes out at its second even if the minute's sweep already ran.
+    pub publish: JobQueue,
+    pub publishing: relay::publishing::run::Settings,
 }
 
 impl App {
@@ -94,6 +103,8 @@ impl App {
     ) -> Result<Self, ConfigError> {
         let vars = Vars::from_process();
         let settings = Settings::from_vars(&vars)?;
+        let media = MediaProbe::from_vars(&vars)?;
+        let publishing = relay::publishing::run::Settings::from_vars(&vars);
         let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
         let missing = |var: &str| {
             ConfigError(vec![ConfigProblem::Missing {
@@ -105,6 +116,11 @@ impl App {
             .moderation
             .clone()
             .ok_or_else(|| missing("RELAY_MODERATION_QUEUE_URL"))?;
+        let publish = config
+            .queues
+            .publish
+            .clone()
+            .ok_or_else(|| missing("RELAY_PUBLISH_QUEUE_URL"))?;
         let base = relay::tokens::public_base_url(&vars)
             .ok_or_else(|| missing(relay::tokens::PUBLIC_BASE_URL))?;
         let links = OnboardingLinks::new(&secrets.oauth_state_key, base);
@@ -123,6 +139,9 @@ impl App {
             links,
             clock,
             settings,
+            media,
+            publish: JobQueue::new(aws_sdk_sqs::Client::new(sdk), publish),
+            publishing,
         })
     }
 }

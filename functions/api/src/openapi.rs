@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, audit, comments, inbox, keys, knowledge, operator, tenant};
+use crate::routes::{accounts, audit, comments, inbox, keys, knowledge, operator, posts, tenant};
 use crate::{problem, views};
 
 struct BearerKeys;
@@ -31,7 +31,7 @@ impl Modify for BearerKeys {
     info(
         title = "Relay management API",
         version = "1",
-        description = "The team's way into Relay: accounts, inbox, AI drafts and knowledge, comments, audit trail, keys; and the operators' routes. Errors are application/problem+json (RFC 9457)."
+        description = "The team's way into Relay: accounts, inbox, AI drafts and knowledge, comments, scheduled posts, audit trail, keys; and the operators' routes. Errors are application/problem+json (RFC 9457)."
     ),
     modifiers(&BearerKeys),
     security(("api_key" = [])),
@@ -41,6 +41,7 @@ impl Modify for BearerKeys {
         inbox::pause, inbox::resume, inbox::drafts, inbox::approve, inbox::reject,
         knowledge::list, knowledge::create, knowledge::show, knowledge::replace, knowledge::remove,
         comments::list, comments::show, comments::act,
+        posts::list, posts::create, posts::show, posts::change, posts::cancel,
         audit::list, audit::verify,
         keys::list, keys::create, keys::revoke, tenant::erase,
         operator::list_tenants, operator::create_tenant, operator::create_owner_key,

@@ -7,6 +7,7 @@ use relay::audit::AuditRecord;
 use relay::ids::{AccountId, CommentId, CustomerId};
 use relay::inbox::{Conversation, StoredComment, StoredMessage};
 use relay::moderation::ModerationPolicy;
+use relay::publishing::Post;
 use relay::replies::{STANDARD_WINDOW_MS, Window, person_window};
 use relay::store::accounts::{Account, AccountStatus, Tenant};
 use serde::{Deserialize, Serialize};
@@ -483,6 +484,90 @@ pub struct SentView {
     pub human_agent_tag: bool,
 }
 
+/// A scheduled post as the team sees it: what it publishes, when, and how far publishing
+/// got. The publisher's own bookkeeping (lease, revision, containers, retry counts) is not
+/// shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PostView {
+    pub post_id: String,
+    pub account_id: String,
+    /// `scheduled` (editable), `queued`, `publishing`, `waiting_for_quota`, `published`,
+    /// `failed` or `cancelled`.
+    pub status: String,
+    /// When it goes out (epoch ms, UTC).
+    pub scheduled_at: i64,
+    /// The IANA zone the time was chosen in (for display); null when given with an offset.
+    pub time_zone: Option<String>,
+    /// What it publishes, by `type`: `image`, `reel`, `carousel`, `story`, `page_text`,
+    /// `page_photo` or `page_link` (as sent when it was scheduled).
+    #[schema(value_type = Object)]
+    pub content: Value,
+    pub caption: Option<String>,
+    pub first_comment: Option<String>,
+    pub progress: ProgressView,
+    /// Why it will not go out and what to do; null unless it failed.
+    pub failure: Option<FailureView>,
+    pub published_at: Option<i64>,
+    /// The post's insights; null until Relay reads them.
+    pub insights: Option<String>,
+    /// The key that scheduled it (`user:key_...`).
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How far publishing got.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    /// The published Instagram media or Page post.
+    pub media_id: Option<String>,
+    pub permalink: Option<String>,
+    /// The first comment Relay posted under it.
+    pub first_comment_id: Option<String>,
+    /// Why it is waiting (the account's publishing quota is used up, ...).
+    pub waiting: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FailureView {
+    /// In Meta's words where Meta gave any.
+    pub reason: String,
+    /// `change_the_media`, `reconnect_the_account` or `try_again_later`.
+    pub fix: String,
+    pub at: i64,
+}
+
+impl PostView {
+    pub fn of(p: &Post) -> PostView {
+        PostView {
+            post_id: p.post_id.to_string(),
+            account_id: p.account_id.to_string(),
+            status: p.status.as_str().into(),
+            scheduled_at: p.scheduled_at,
+            time_zone: p.time_zone.clone(),
+            content: serde_json::to_value(&p.content).unwrap_or(Value::Null),
+            caption: p.caption.clone(),
+            first_comment: p.first_comment.clone(),
+            progress: ProgressView {
+                media_id: p.progress.media_id.clone(),
+                permalink: p.progress.permalink.clone(),
+                first_comment_id: p.progress.first_comment_id.clone(),
+                waiting: p.progress.waiting.clone(),
+            },
+            failure: p.failure.as_ref().map(|f| FailureView {
+                reason: f.reason.clone(),
+                fix: name(&f.fix),
+                at: f.at,
+            }),
+            published_at: p.published_at,
+            insights: None,
+            created_by: p.created_by.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// One page of a listing; pass `next_cursor` as `cursor` for the next.
 macro_rules! page {
     ($name:ident, $item:ty) => {
@@ -503,6 +588,7 @@ page!(CommentPage, CommentView);
 page!(AuditPage, AuditRecordView);
 page!(KeyPage, KeyView);
 page!(TenantPage, TenantView);
+page!(PostPage, PostView);
 
 /// One tenant's health, for operators: no messages, comments or drafts.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

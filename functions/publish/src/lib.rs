@@ -6,7 +6,6 @@
 //! post per message.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use relay::config::{Config, ConfigError, Secrets, Vars};
@@ -38,36 +37,6 @@ impl Answer {
     }
 }
 
-/// Tunables from the environment.
-pub fn settings_from(vars: &Vars) -> Settings {
-    let defaults = Settings::default();
-    let mut settings = Settings {
-        lead: vars.seconds("RELAY_PUBLISH_LEAD_SECONDS", defaults.lead),
-        prepare: vars.seconds("RELAY_PUBLISH_PREPARE_SECONDS", defaults.prepare),
-        lease: vars.seconds("RELAY_PUBLISH_LEASE_SECONDS", defaults.lease),
-        watchdog: vars.seconds("RELAY_PUBLISH_WATCHDOG_SECONDS", defaults.watchdog),
-        limits: defaults.limits,
-    };
-    settings.limits.poll_every =
-        vars.seconds("RELAY_PUBLISH_POLL_SECONDS", defaults.limits.poll_every);
-    settings.limits.backoff =
-        vars.seconds("RELAY_PUBLISH_BACKOFF_SECONDS", defaults.limits.backoff);
-    settings.limits.quota_wait = vars.seconds(
-        "RELAY_PUBLISH_QUOTA_WAIT_SECONDS",
-        defaults.limits.quota_wait,
-    );
-    if settings.prepare > settings.lead {
-        vars.invalid(
-            "RELAY_PUBLISH_PREPARE_SECONDS",
-            "must not exceed RELAY_PUBLISH_LEAD_SECONDS (a post is prepared once claimed)",
-        );
-    }
-    if settings.lease < Duration::from_secs(1) {
-        vars.invalid("RELAY_PUBLISH_LEASE_SECONDS", "must be at least 1 second");
-    }
-    settings
-}
-
 /// Build the publisher from the environment (once per cold start).
 pub fn from_config(
     config: &Config,
@@ -82,7 +51,7 @@ pub fn from_config(
         );
         String::new()
     });
-    let settings = settings_from(&vars);
+    let settings = Settings::from_vars(&vars);
     vars.finish()?;
     let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
     Ok(Publisher {

@@ -15,6 +15,8 @@
 //!    replies, the reply reaches the simulator and the AI stays paused.
 //! 7. Shadow mode through the API: the AI's draft of an answer is listed, edited and
 //!    approved, and exactly the edited text reaches the simulator.
+//! 8. A post scheduled through the API 20 seconds ahead is published at the simulator,
+//!    once, within seconds of its time.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ pub async fn run(info: &StackInfo) -> Report {
     let say = |text: &str| println!("{text}");
     let Some(demo) = &info.demo else {
         say("The stack was started without the demo tenant (--no-demo); nothing to walk.");
-        report.skipped = 7;
+        report.skipped = 8;
         return report;
     };
     let Some(account) = demo.instagram_account_id.as_deref() else {
@@ -64,7 +66,7 @@ pub async fn run(info: &StackInfo) -> Report {
         for gap in &info.gaps {
             say(&format!("  - {gap}"));
         }
-        report.skipped = 7;
+        report.skipped = 8;
         return report;
     };
     let sdk = relay_local_aws::local_aws::sdk_config_for(&info.aws_endpoint_url).await;
@@ -96,7 +98,7 @@ pub async fn run(info: &StackInfo) -> Report {
     ));
 
     // 1 ------------------------------------------------------------------------
-    say("[1/7] A customer DM arrives through a signed webhook and is stored");
+    say("[1/8] A customer DM arrives through a signed webhook and is stored");
     let question = "Hi! What are your opening hours?";
     let first = match step(&mut report, ctx.dm(&customer, question, info)).await {
         Some((mid, status)) => {
@@ -120,7 +122,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 2 ------------------------------------------------------------------------
-    say("[2/7] The AI answers it at the simulator");
+    say("[2/8] The AI answers it at the simulator");
     if ai_wired {
         if let Some((text, took)) = step(
             &mut report,
@@ -139,7 +141,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 3 ------------------------------------------------------------------------
-    say("[3/7] A \"...\" echo pauses the AI");
+    say("[3/8] A \"...\" echo pauses the AI");
     let sent_before = ctx.replies_to(&customer).await.len();
     if step(&mut report, ctx.echo(&customer, info)).await.is_some() {
         match step(&mut report, ctx.paused(&customer_id)).await {
@@ -171,7 +173,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 4 ------------------------------------------------------------------------
-    say("[4/7] Comments arrive and are tagged");
+    say("[4/8] Comments arrive and are tagged");
     if !info.functions.iter().any(|f| f.binary == "moderation") {
         say("      skipped  template.yaml wires no moderation function");
         report.skipped += 1;
@@ -216,7 +218,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 5 ------------------------------------------------------------------------
-    say("[5/7] A person answers the customer's comment");
+    say("[5/8] A person answers the customer's comment");
     let Some(question) = question else {
         say("      skipped  no comment to answer");
         report.skipped += 1;
@@ -229,13 +231,13 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 6 ------------------------------------------------------------------------
-    say("[6/7] The team's inbox through the management API");
+    say("[6/8] The team's inbox through the management API");
     if let Some(line) = step(&mut report, ctx.inbox_reply(&customer)).await {
         say(&format!("      ok  {line}"));
     }
 
     // 7 ------------------------------------------------------------------------
-    say("[7/7] A person approves an AI draft (shadow mode)");
+    say("[7/8] A person approves an AI draft (shadow mode)");
     if ai_wired {
         let shopper = format!("8{:015}", rand::thread_rng().gen_range(0..10u64.pow(15)));
         if let Some(line) = step(&mut report, ctx.approve_draft(&shopper, info)).await {
@@ -243,6 +245,17 @@ pub async fn run(info: &StackInfo) -> Report {
         }
     } else {
         say("      skipped: template.yaml wires no ai-reply function yet");
+        report.skipped += 1;
+    }
+
+    // 8 ------------------------------------------------------------------------
+    say("[8/8] A post scheduled 20 seconds ahead goes out at its time");
+    if info.functions.iter().any(|f| f.binary == "publish") {
+        if let Some(line) = step(&mut report, ctx.scheduled_post()).await {
+            say(&format!("      ok  {line}"));
+        }
+    } else {
+        say("      skipped: template.yaml wires no publish function yet");
         report.skipped += 1;
     }
     finish(report)
@@ -754,6 +767,83 @@ impl Ctx {
         )
         .await?;
         result
+    }
+
+    /// Schedules an image 20 s ahead through the API and waits for it at the simulator.
+    async fn scheduled_post(&self) -> Result<String, DemoError> {
+        let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(20);
+        let caption = format!(
+            "Fresh mugs, glazed this morning #{}",
+            rand::thread_rng().gen_range(1000..9999)
+        );
+        let created = self
+            .api_expect(
+                "POST",
+                "/posts",
+                Some(json!({
+                    "account_id": self.account.as_str(),
+                    "content": {"type": "image", "url": format!("{}/_sim/files/mugs.jpg", self.sim),
+                        "alt_text": "Three blue mugs on a shelf"},
+                    "caption": caption,
+                    "scheduled_at": at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .expect("RFC 3339 formats"),
+                })),
+                201,
+            )
+            .await?;
+        let id = created["id"]
+            .as_str()
+            .or_else(|| created["post_id"].as_str())
+            .ok_or_else(|| DemoError(format!("POST /v1/posts answered no id: {created}")))?
+            .to_owned();
+        let (post, _) = poll(
+            Duration::from_secs(90),
+            "the post was not published within 90 s",
+            || async {
+                let (_, post) = self.api("GET", &format!("/posts/{id}"), None).await.ok()?;
+                match post["status"].as_str()? {
+                    "published" => Some(Ok(post)),
+                    "failed" | "cancelled" => Some(Err(post)),
+                    _ => None,
+                }
+            },
+        )
+        .await?;
+        let post =
+            post.map_err(|p| DemoError(format!("the post did not go out: {}", p["failure"])))?;
+        let late =
+            post["published_at"].as_i64().unwrap_or(0) - post["scheduled_at"].as_i64().unwrap_or(0);
+        let media: Value = self
+            .http
+            .get(format!("{}/_sim/media", self.sim))
+            .send()
+            .await
+            .map_err(|e| DemoError(format!("the simulator: {e}")))?
+            .json()
+            .await
+            .map_err(|e| DemoError(format!("the simulator: {e}")))?;
+        let copies = media
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m["caption"] == caption.as_str())
+                    .count()
+            })
+            .unwrap_or(0);
+        if copies != 1 {
+            return Err(DemoError(format!(
+                "the simulator holds {copies} media with the post's caption, not 1"
+            )));
+        }
+        Ok(format!(
+            "POST /v1/posts scheduled post {id}; it was published {:.1} s after its time as {} ({})",
+            late as f64 / 1000.0,
+            post["progress"]["media_id"].as_str().unwrap_or("?"),
+            post["progress"]["permalink"]
+                .as_str()
+                .unwrap_or("no permalink")
+        ))
     }
 
     /// Whether the simulator (Meta) shows the comment as hidden.

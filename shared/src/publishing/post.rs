@@ -230,6 +230,38 @@ pub struct Post {
 }
 
 impl Post {
+    /// A new post waiting for its time, with a fresh id; caption and first comment are
+    /// set on the result.
+    pub fn scheduled(
+        tenant_id: TenantId,
+        account_id: AccountId,
+        content: PostContent,
+        scheduled_at: i64,
+        created_by: impl Into<String>,
+        now: i64,
+    ) -> Self {
+        Self {
+            tenant_id,
+            post_id: PostId::generate(),
+            account_id,
+            content,
+            caption: None,
+            first_comment: None,
+            scheduled_at,
+            time_zone: None,
+            status: PostStatus::Scheduled,
+            progress: Progress::default(),
+            failure: None,
+            published_at: None,
+            revision: 0,
+            lease_until: 0,
+            lease_by: None,
+            created_by: created_by.into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Whether people may still change or cancel it: only before the dispatcher claims it.
     pub fn editable(&self) -> Result<(), &'static str> {
         match self.status {

@@ -48,6 +48,35 @@ pub struct Settings {
     pub limits: Limits,
 }
 
+impl Settings {
+    /// From the environment: the publish function and the API (which claims a post at
+    /// once when it is scheduled inside the lead) read the same variables.
+    pub fn from_vars(vars: &crate::config::Vars) -> Self {
+        let defaults = Self::default();
+        let mut settings = Self {
+            lead: vars.seconds("RELAY_PUBLISH_LEAD_SECONDS", defaults.lead),
+            prepare: vars.seconds("RELAY_PUBLISH_PREPARE_SECONDS", defaults.prepare),
+            lease: vars.seconds("RELAY_PUBLISH_LEASE_SECONDS", defaults.lease),
+            watchdog: vars.seconds("RELAY_PUBLISH_WATCHDOG_SECONDS", defaults.watchdog),
+            limits: defaults.limits,
+        };
+        let limits = &mut settings.limits;
+        limits.poll_every = vars.seconds("RELAY_PUBLISH_POLL_SECONDS", limits.poll_every);
+        limits.backoff = vars.seconds("RELAY_PUBLISH_BACKOFF_SECONDS", limits.backoff);
+        limits.quota_wait = vars.seconds("RELAY_PUBLISH_QUOTA_WAIT_SECONDS", limits.quota_wait);
+        if settings.prepare > settings.lead {
+            vars.invalid(
+                "RELAY_PUBLISH_PREPARE_SECONDS",
+                "must not exceed RELAY_PUBLISH_LEAD_SECONDS (a post is prepared once claimed)",
+            );
+        }
+        if settings.lease < Duration::from_secs(1) {
+            vars.invalid("RELAY_PUBLISH_LEASE_SECONDS", "must be at least 1 second");
+        }
+        settings
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

@@ -91,12 +91,15 @@ impl World {
                 clock: clock.clone(),
             },
             moderation: JobQueue::new(p.aws.sqs(), p.aws.queues.moderation.clone()),
+            publish: JobQueue::new(p.aws.sqs(), p.aws.queues.publish.clone()),
+            publishing: relay::publishing::run::Settings::default(),
             links: OnboardingLinks::new(
                 &Secret::new("an-oauth-state-key-of-at-least-32-characters"),
                 PublicBaseUrl::parse(PUBLIC_BASE).unwrap(),
             ),
             clock: clock.clone(),
             settings,
+            media: api::media::MediaProbe::new(std::time::Duration::from_secs(2)),
         });
         let router = api::router(app.clone());
         let authorizer = authorizer::Authorizer::new(p.store.clone(), clock);

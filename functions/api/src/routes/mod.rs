@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod keys;
 pub mod knowledge;
 pub mod operator;
+pub mod posts;
 pub mod tenant;
 
 use std::sync::Arc;
@@ -79,6 +80,11 @@ pub fn router() -> Router<Arc<App>> {
             get(knowledge::show)
                 .put(knowledge::replace)
                 .delete(knowledge::remove),
+        )
+        .route("/v1/posts", get(posts::list).post(posts::create))
+        .route(
+            "/v1/posts/{post_id}",
+            get(posts::show).patch(posts::change).delete(posts::cancel),
         )
         .route("/v1/comments", get(comments::list))
         .route("/v1/comments/{comment_id}", get(comments::show))
