@@ -496,3 +496,112 @@ async fn over_quota_the_post_waits_and_says_so_then_goes_out() {
     assert_eq!(w.stored(&post).await.progress.waiting, None);
     assert_eq!(w.media_at_meta().await.len(), 1);
 }
+
+/// Connects a Facebook Page (with its Page token) to the world's tenant; its id.
+async fn connect_page(w: &World) -> String {
+    let created = sim_post(
+        &w.p,
+        "/_sim/fb-users",
+        json!({"name": "Bloom Owner", "pages": [{"name": "Bloom Florist"}]}),
+    )
+    .await;
+    let user = created["user_id"].as_str().unwrap().to_owned();
+    let page = created["pages"][0]["id"].as_str().unwrap().to_owned();
+    let minted = sim_post(
+        &w.p,
+        "/_sim/tokens",
+        json!({"user_id": user, "kind": "page", "page_id": page}),
+    )
+    .await;
+    let token = relay::secret::AccessToken::new(minted["access_token"].as_str().unwrap());
+    let id = relay::ids::AccountId::parse(&page).unwrap();
+    let sealed = relay::crypto::EnvelopeCipher::new(w.p.aws.kms(), w.p.aws.token_key_id.clone())
+        .seal_token(
+            &token,
+            &relay::crypto::EncryptionContext::new(
+                w.tenant.clone(),
+                id.clone(),
+                relay::crypto::Purpose::AccessToken,
+            ),
+        )
+        .await
+        .unwrap();
+    let now = w.clock.now_ms() / 1000;
+    w.p.store
+        .put_account(&relay::store::accounts::Account {
+            tenant_id: w.tenant.clone(),
+            account_id: id,
+            channel: relay::store::accounts::Channel::Page,
+            login: relay::store::accounts::LoginKind::FacebookLogin,
+            username: None,
+            name: Some("Bloom Florist".into()),
+            meta_user_id: None,
+            linked_instagram_id: None,
+            status: relay::store::accounts::AccountStatus::Connected,
+            token_sealed: Some(sealed),
+            token_issued_at: Some(now),
+            token_expires_at: None,
+            connected_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    page
+}
+
+async fn page_posts(w: &World) -> Vec<Value> {
+    let all: Value =
+        w.p.http
+            .get(format!("{}/_sim/page-posts", w.p.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    all.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn page_posts_go_out_once_and_a_lost_answer_is_never_sent_again() {
+    let w = World::start().await;
+    let page = connect_page(&w).await;
+    let on_page = |content, caption: &str| {
+        let mut post = w.post(content, Some(caption), w.clock.now_ms());
+        post.account_id = relay::ids::AccountId::parse(&page).unwrap();
+        post
+    };
+    let text = on_page(PostContent::PageText, "Open on Sunday!");
+    let photo = on_page(
+        PostContent::PagePhoto {
+            url: "https://cdn.example/bouquet.jpg".into(),
+        },
+        "Today's bouquet",
+    );
+    w.schedule(&text).await;
+    w.schedule(&photo).await;
+    w.publisher.dispatch().await.unwrap();
+    w.work().await;
+    for post in [&text, &photo] {
+        let stored = w.stored(post).await;
+        assert_eq!(stored.status, PostStatus::Published, "{:?}", stored.failure);
+        assert!(stored.progress.media_id.is_some());
+    }
+    assert_eq!(page_posts(&w).await.len(), 2);
+
+    // Meta posts it, but its answer is lost: a Page post has no container to ask, so
+    // Relay does not send it again and asks a person to look.
+    let lost = on_page(PostContent::PageText, "Closed on Monday");
+    w.schedule(&lost).await;
+    w.fault(json!({"kind": "lost_answer", "count": 1, "path_contains": "/feed", "method": "POST"}))
+        .await;
+    w.publisher.dispatch().await.unwrap();
+    w.work().await;
+    let stored = w.stored(&lost).await;
+    assert_eq!(stored.status, PostStatus::Failed);
+    assert!(
+        stored.failure.unwrap().reason.contains("Check the Page"),
+        "the person is told to look"
+    );
+    assert_eq!(page_posts(&w).await.len(), 3, "posted once, never twice");
+}
