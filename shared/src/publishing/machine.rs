@@ -102,15 +102,20 @@ impl Default for Limits {
     }
 }
 
-/// When to read a container's status again: soon at first, then about every 30 s
-/// (Meta suggests once a minute; local media finish within seconds).
+/// When to read a container's status again: every `poll_every` (videos every two), so
+/// a post prepared within its lead is ready at its second; after a dozen reads, every
+/// 30 s (Meta's processing of a long video).
 pub fn poll_delay(limits: &Limits, polls: u32, video: bool) -> Duration {
     let base = if video {
         limits.poll_every * 2
     } else {
         limits.poll_every
     };
-    (base * (polls + 1)).min(Duration::from_secs(30))
+    if polls >= 12 {
+        base.max(Duration::from_secs(30))
+    } else {
+        base
+    }
 }
 
 /// The wait before retry number `retries` (0-based), capped at SQS's 15 minutes.
@@ -332,6 +337,7 @@ mod tests {
     fn waits_grow_and_stay_within_sqs_delays() {
         let limits = Limits::default();
         assert!(poll_delay(&limits, 0, true) > poll_delay(&limits, 0, false));
+        assert_eq!(poll_delay(&limits, 0, false), poll_delay(&limits, 5, false));
         assert_eq!(poll_delay(&limits, 100, true), Duration::from_secs(30));
         assert!(backoff(&limits, 1, None) > backoff(&limits, 0, None));
         assert_eq!(backoff(&limits, 30, None), Duration::from_secs(900));

@@ -410,28 +410,51 @@ impl Publisher {
                 Ok(self.saved_or_stop(post).await?)
             }
             Step::CheckItem(_) | Step::CheckContainer => {
-                let container = match step {
-                    Step::CheckItem(i) => post.progress.children[i].clone(),
-                    _ => post
-                        .progress
-                        .container
-                        .clone()
-                        .expect("checked by the machine"),
+                // Meta processes a carousel's items side by side: read every item not
+                // yet known to be finished in one round.
+                let containers: Vec<MediaId> = match step {
+                    Step::CheckItem(first) => post.progress.children[first..].to_vec(),
+                    _ => vec![
+                        post.progress
+                            .container
+                            .clone()
+                            .expect("checked by the machine"),
+                    ],
                 };
-                let status = self.graph.container_status(ig, &container).await?.value;
-                if let Some(e) = status.error() {
-                    return Err(StepError::Graph(e));
+                let reads = futures::future::join_all(
+                    containers
+                        .iter()
+                        .map(|c| self.graph.container_status(ig, c)),
+                )
+                .await;
+                let mut finished = Vec::with_capacity(reads.len());
+                for read in reads {
+                    let status = read?.value;
+                    if let Some(e) = status.error() {
+                        return Err(StepError::Graph(e));
+                    }
+                    finished.push(matches!(
+                        status.state,
+                        ContainerState::Finished | ContainerState::Published
+                    ));
                 }
-                match status.state {
-                    ContainerState::Finished | ContainerState::Published => {
+                match finished.iter().all(|f| *f) {
+                    true => {
                         match step {
-                            Step::CheckItem(_) => post.progress.children_ready += 1,
+                            Step::CheckItem(_) => {
+                                post.progress.children_ready = post.progress.children.len()
+                            }
                             _ => post.progress.container_ready = true,
                         }
                         post.progress.polls = 0;
                         Ok(self.saved_or_stop(post).await?)
                     }
-                    _ => {
+                    false => {
+                        if let Step::CheckItem(first) = step {
+                            // Items found finished need no second read.
+                            post.progress.children_ready =
+                                first + finished.iter().take_while(|f| **f).count();
+                        }
                         let limits = &self.settings.limits;
                         if post.progress.polls >= limits.max_polls {
                             let reason = format!(
