@@ -160,6 +160,19 @@ id_type!(
 );
 plain_display!(PostId);
 
+id_type!(
+    /// A file uploaded into Relay's media bucket for a post.
+    UploadId, "upload id", 64, "a-z, 0-9 and -", slug
+);
+plain_display!(UploadId);
+
+impl UploadId {
+    /// A new time-ordered upload id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+}
+
 impl PostId {
     /// A new time-ordered post id.
     pub fn generate() -> Self {

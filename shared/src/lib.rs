@@ -11,6 +11,7 @@ pub mod ids;
 pub mod inbox;
 pub mod jobs;
 pub mod lambda;
+pub mod media;
 pub mod meta;
 pub mod moderation;
 pub mod onboarding;

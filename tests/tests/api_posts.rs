@@ -583,3 +583,207 @@ async fn a_post_scheduled_inside_the_lead_is_claimed_at_once_for_the_publish_que
         .await;
     assert_eq!(change.status, 409, "{}", change.body);
 }
+
+/// A file uploaded as a person's browser uploads it: ask for an upload URL, then PUT the
+/// bytes with the headers given. The upload as the API described it.
+async fn upload(w: &World, key: &str, content_type: &str, bytes: Vec<u8>) -> Value {
+    let made = w
+        .post(
+            key,
+            "/v1/media",
+            json!({"content_type": content_type, "size_bytes": bytes.len()}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let request = &made.body["upload"];
+    assert_eq!(request["method"], "PUT");
+    let mut put = w.ai.p.http.put(request["url"].as_str().unwrap());
+    for (name, value) in request["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let sent = put.body(bytes).send().await.expect("the bucket answers");
+    assert!(sent.status().is_success(), "PUT: {}", sent.status());
+    made.body
+}
+
+/// Only the reference is asked for: nothing is PUT.
+async fn upload_url_only(w: &World, key: &str, content_type: &str, size: usize) -> Value {
+    let made = w
+        .post(
+            key,
+            "/v1/media",
+            json!({"content_type": content_type, "size_bytes": size}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    made.body
+}
+
+fn jpeg() -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.resize(2048, 0);
+    bytes
+}
+
+fn bucket(w: &World) -> relay::media::MediaBucket {
+    relay::media::MediaBucket::new(&w.ai.p.aws.sdk, w.ai.p.aws.media_bucket.clone())
+}
+
+async fn file_state(w: &World, made: &Value) -> Option<String> {
+    let id = relay::ids::UploadId::parse(made["upload_id"].as_str().unwrap()).unwrap();
+    bucket(w).state(w.tenant(), &id).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_manager_uploads_a_photo_schedules_it_and_the_file_serves_that_post_only() {
+    let w = World::start().await;
+    let manager = w.key(Role::Manager).await;
+    let made = upload(&w, &manager, "image/jpeg", jpeg()).await;
+    let reference = made["url"].as_str().unwrap().to_owned();
+    assert!(reference.starts_with("relay://uploads/"), "{reference}");
+    assert_eq!(made["kind"], "image");
+    assert_eq!(file_state(&w, &made).await.as_deref(), Some("pending"));
+
+    let id = schedule(
+        &w,
+        &manager,
+        image_post(&w, &reference, ahead(&w, 24 * HOUR_MS)),
+    )
+    .await;
+    let post = stored(&w, &id).await;
+    assert_eq!(
+        post.content.media()[0].1,
+        reference,
+        "the post keeps the reference"
+    );
+    assert_eq!(
+        file_state(&w, &made).await.as_deref(),
+        Some("scheduled"),
+        "kept while its post waits"
+    );
+
+    let again = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, &reference, ahead(&w, 48 * HOUR_MS)),
+        )
+        .await;
+    let (field, reason) = refused_field(&again);
+    assert_eq!(field, "content.url");
+    assert!(reason.contains(&id), "{reason}");
+
+    let cancelled = w
+        .call(
+            Some(&manager),
+            "DELETE",
+            &format!("/v1/posts/{id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, 204);
+    assert_eq!(
+        file_state(&w, &made).await.as_deref(),
+        Some("done"),
+        "the lifecycle removes the file of a cancelled post"
+    );
+    let audited = w.ai.p.audit.records(w.tenant()).await.unwrap();
+    assert!(audited.iter().any(|r| r.action == "media.upload_created"));
+}
+
+#[tokio::test]
+async fn uploads_meta_would_refuse_are_refused_naming_the_field_and_the_rule() {
+    let w = World::start().await;
+    let manager = w.key(Role::Manager).await;
+    let ask = |body: Value| {
+        let (w, manager) = (&w, &manager);
+        async move { w.post(manager, "/v1/media", body).await }
+    };
+    let pdf = ask(json!({"content_type": "application/pdf", "size_bytes": 10})).await;
+    assert_eq!(refused_field(&pdf).0, "content_type");
+    let empty = ask(json!({"content_type": "image/jpeg", "size_bytes": 0})).await;
+    assert_eq!(refused_field(&empty).0, "size_bytes");
+    let huge = ask(json!({"content_type": "image/jpeg", "size_bytes": 9_000_000})).await;
+    let (field, reason) = refused_field(&huge);
+    assert_eq!(field, "size_bytes");
+    assert!(reason.contains("8388608"), "{reason}");
+    let viewer = w.key(Role::Viewer).await;
+    let looked = w
+        .post(
+            &viewer,
+            "/v1/media",
+            json!({"content_type": "image/jpeg", "size_bytes": 10}),
+        )
+        .await;
+    assert_eq!(looked.status, 403, "viewers do not upload");
+
+    let at = ahead(&w, 24 * HOUR_MS);
+    let never_sent = upload_url_only(&w, &manager, "image/jpeg", 2048).await;
+    let early = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, never_sent["url"].as_str().unwrap(), at),
+        )
+        .await;
+    let (field, reason) = refused_field(&early);
+    assert_eq!(field, "content.url");
+    assert!(reason.contains("has not arrived"), "{reason}");
+
+    let png = upload(&w, &manager, "image/png", vec![0x89; 2048]).await;
+    let on_instagram = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, png["url"].as_str().unwrap(), at),
+        )
+        .await;
+    let (field, reason) = refused_field(&on_instagram);
+    assert_eq!(field, "content.url");
+    assert!(reason.contains("JPEG"), "{reason}");
+
+    let clip = upload(&w, &manager, "video/mp4", vec![0; 2048]).await;
+    let as_image = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, clip["url"].as_str().unwrap(), at),
+        )
+        .await;
+    assert!(refused_field(&as_image).1.contains("is a video"));
+
+    let malformed = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, "relay://uploads/../../etc", at),
+        )
+        .await;
+    assert_eq!(refused_field(&malformed).0, "content.url");
+    assert!(
+        calendar(&w, &manager, "").await.is_empty(),
+        "nothing was scheduled"
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_upload_cannot_be_named_in_a_post() {
+    let w = World::start().await;
+    let manager = w.key(Role::Manager).await;
+    let rival = TenantId::parse(format!("rival-{}", w.tenant())).unwrap();
+    let rival_key = w.key_for(&rival, Role::Owner, &[]).await;
+    let theirs = upload(&w, &rival_key, "image/jpeg", jpeg()).await;
+    let reference = theirs["url"].as_str().unwrap();
+    let answer = w
+        .post(
+            &manager,
+            "/v1/posts",
+            image_post(&w, reference, ahead(&w, 24 * HOUR_MS)),
+        )
+        .await;
+    let (field, reason) = refused_field(&answer);
+    assert_eq!(field, "content.url");
+    assert!(reason.contains("this tenant does not have"), "{reason}");
+    assert!(calendar(&w, &manager, "").await.is_empty());
+}

@@ -318,6 +318,27 @@ async fn token_key_makes_data_keys_that_it_can_open_again() {
 }
 
 #[tokio::test]
+async fn the_media_bucket_exists_with_the_templates_lifecycle_rules() {
+    let aws = TestAws::provision().await;
+    let rules = aws
+        .s3()
+        .get_bucket_lifecycle_configuration()
+        .bucket(&aws.media_bucket)
+        .send()
+        .await
+        .expect("the bucket has a lifecycle")
+        .rules
+        .unwrap_or_default();
+    let mut ids: Vec<&str> = rules.iter().filter_map(|r| r.id()).collect();
+    ids.sort();
+    assert_eq!(ids, ["Everything", "NeverUsed", "PostOver"]);
+    let done = rules.iter().find(|r| r.id() == Some("PostOver")).unwrap();
+    assert_eq!(done.expiration().and_then(|e| e.days()), Some(1));
+    let tag = done.filter().and_then(|f| f.tag()).expect("a tag filter");
+    assert_eq!((tag.key(), tag.value()), ("relay-state", "done"));
+}
+
+#[tokio::test]
 async fn event_bus_accepts_domain_events() {
     let aws = TestAws::provision().await;
     let events = aws.eventbridge();

@@ -14,10 +14,11 @@ use ai_support::{Ai, sim_post};
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::Pipeline;
 use relay::events::EventBus;
-use relay::ids::TenantId;
+use relay::ids::{TenantId, UploadId};
 use relay::jobs::JobQueue;
 use relay::meta::GraphClient;
 use relay::publishing::run::{Advanced, Publisher, Settings, job_of};
+use relay::publishing::upload::{self, ObjectState, Upload};
 use relay::publishing::{FixBy, Limits, MediaItem, MediaKind, Post, PostContent, PostStatus};
 use relay::tokens::Tokens;
 use relay_tests::pipeline::{Dispatcher, Drained};
@@ -67,6 +68,7 @@ impl World {
             queue: JobQueue::new(p.aws.sqs(), p.aws.queues.publish.clone()),
             bus,
             audit: p.audit.clone(),
+            media: relay::media::MediaBucket::new(&p.aws.sdk, p.aws.media_bucket.clone()),
             clock: clock.clone(),
             settings,
         };
@@ -604,4 +606,143 @@ async fn page_posts_go_out_once_and_a_lost_answer_is_never_sent_again() {
         "the person is told to look"
     );
     assert_eq!(page_posts(&w).await.len(), 3, "posted once, never twice");
+}
+
+/// A file as a person uploads it: the record the API keeps and the object in the
+/// bucket, tagged pending as the presigned PUT tags it.
+async fn uploaded(w: &World, kind: MediaKind, content_type: &str, bytes: Vec<u8>) -> UploadId {
+    let upload = Upload {
+        tenant_id: w.tenant.clone(),
+        upload_id: UploadId::generate(),
+        kind,
+        content_type: content_type.into(),
+        size_bytes: bytes.len() as u64,
+        post_id: None,
+        created_by: "user:key_test".into(),
+        created_at: w.clock.now_ms(),
+        revision: 0,
+    };
+    w.p.store.create_upload(&upload).await.unwrap();
+    w.p.aws
+        .s3()
+        .put_object()
+        .bucket(&w.p.aws.media_bucket)
+        .key(upload::object_key(&w.tenant, &upload.upload_id))
+        .content_type(content_type)
+        .tagging(ObjectState::Pending.tagging())
+        .body(bytes.into())
+        .send()
+        .await
+        .expect("moto takes the file");
+    upload.upload_id
+}
+
+/// The first bytes of a JPEG and of an MP4, as Meta's fetcher sniffs them.
+fn jpeg() -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.resize(4096, 0);
+    bytes
+}
+
+fn mp4() -> Vec<u8> {
+    let mut bytes = vec![
+        0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2',
+    ];
+    bytes.resize(4096, 0);
+    bytes
+}
+
+#[tokio::test]
+async fn uploaded_media_reach_meta_through_presigned_urls_and_are_marked_done_after() {
+    let w = World::start().await;
+    let photo = uploaded(&w, MediaKind::Image, "image/jpeg", jpeg()).await;
+    let clip = uploaded(&w, MediaKind::Video, "video/mp4", mp4()).await;
+    let now = w.clock.now_ms();
+    let image_post = w.post(
+        PostContent::Image {
+            url: upload::reference(&photo),
+            alt_text: None,
+        },
+        Some("Fresh from the shop"),
+        now,
+    );
+    let reel = w.post(
+        PostContent::Reel {
+            video_url: upload::reference(&clip),
+            cover_url: None,
+            share_to_feed: None,
+        },
+        Some("Arranging tulips"),
+        now,
+    );
+    for post in [&image_post, &reel] {
+        w.schedule(post).await;
+    }
+    w.publisher.dispatch().await.unwrap();
+    w.work().await;
+    for post in [&image_post, &reel] {
+        let stored = w.stored(post).await;
+        assert_eq!(stored.status, PostStatus::Published, "{:?}", stored.failure);
+    }
+    assert_eq!(w.media_at_meta().await.len(), 2);
+    let containers: Value =
+        w.p.http
+            .get(format!("{}/_sim/containers", w.p.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let ours: Vec<&Value> = containers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["account_id"] == w.account.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    let bucket_path = format!("/{}/uploads/{}/", w.p.aws.media_bucket, w.tenant);
+    for container in ours {
+        let url = container["media_url"].as_str().unwrap_or("");
+        assert!(url.contains(&bucket_path), "Meta fetched {url}");
+        assert!(url.contains("X-Amz-Signature="), "a presigned URL: {url}");
+        assert!(!url.contains("relay://"), "Meta never sees the reference");
+    }
+    let bucket = relay::media::MediaBucket::new(&w.p.aws.sdk, w.p.aws.media_bucket.clone());
+    for id in [&photo, &clip] {
+        assert_eq!(
+            bucket.state(&w.tenant, id).await.unwrap().as_deref(),
+            Some("done"),
+            "the lifecycle removes the file of a post that is out"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_upload_that_is_gone_fails_the_post_saying_to_change_the_media() {
+    let w = World::start().await;
+    let photo = uploaded(&w, MediaKind::Image, "image/jpeg", jpeg()).await;
+    w.p.aws
+        .s3()
+        .delete_object()
+        .bucket(&w.p.aws.media_bucket)
+        .key(upload::object_key(&w.tenant, &photo))
+        .send()
+        .await
+        .unwrap();
+    let post = w.post(
+        PostContent::Image {
+            url: upload::reference(&photo),
+            alt_text: None,
+        },
+        None,
+        w.clock.now_ms(),
+    );
+    w.schedule(&post).await;
+    w.publisher.dispatch().await.unwrap();
+    w.work().await;
+    let stored = w.stored(&post).await;
+    assert_eq!(stored.status, PostStatus::Failed);
+    assert_eq!(stored.failure.expect("a reason").fix, FixBy::ChangeTheMedia);
+    assert!(w.media_at_meta().await.is_empty());
 }

@@ -120,6 +120,7 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/v1/posts/{post_id}", Need::Tenant(Role::Viewer)),
     ("PATCH", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
     ("DELETE", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
+    ("POST", "/v1/media", Need::Tenant(Role::Manager)),
     ("GET", "/v1/comments", Need::Tenant(Role::Viewer)),
     (
         "GET",

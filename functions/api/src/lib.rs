@@ -92,6 +92,8 @@ pub struct App {
     /// once, so it goes out at its second even if the minute's sweep already ran.
     pub publish: JobQueue,
     pub publishing: relay::publishing::run::Settings,
+    /// The bucket people upload post media into.
+    pub uploads: relay::media::MediaBucket,
 }
 
 impl App {
@@ -105,6 +107,8 @@ impl App {
         let settings = Settings::from_vars(&vars)?;
         let media = MediaProbe::from_vars(&vars)?;
         let publishing = relay::publishing::run::Settings::from_vars(&vars);
+        let uploads = relay::media::MediaBucket::from_vars(&vars, sdk);
+        vars.finish()?;
         let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
         let missing = |var: &str| {
             ConfigError(vec![ConfigProblem::Missing {
@@ -142,6 +146,7 @@ impl App {
             media,
             publish: JobQueue::new(aws_sdk_sqs::Client::new(sdk), publish),
             publishing,
+            uploads,
         })
     }
 }

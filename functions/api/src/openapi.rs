@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, audit, comments, inbox, keys, knowledge, operator, posts, tenant};
+use crate::routes::{
+    accounts, audit, comments, inbox, keys, knowledge, operator, posts, tenant, uploads,
+};
 use crate::{problem, views};
 
 struct BearerKeys;
@@ -42,6 +44,7 @@ impl Modify for BearerKeys {
         knowledge::list, knowledge::create, knowledge::show, knowledge::replace, knowledge::remove,
         comments::list, comments::show, comments::act,
         posts::list, posts::create, posts::show, posts::change, posts::cancel,
+        uploads::create,
         audit::list, audit::verify,
         keys::list, keys::create, keys::revoke, tenant::erase,
         operator::list_tenants, operator::create_tenant, operator::create_owner_key,

@@ -52,6 +52,7 @@ pub fn from_config(
         String::new()
     });
     let settings = Settings::from_vars(&vars);
+    let media = relay::media::MediaBucket::from_vars(&vars, sdk);
     vars.finish()?;
     let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
     Ok(Publisher {
@@ -59,6 +60,7 @@ pub fn from_config(
         graph: tokens.graph().clone(),
         bus: tokens.events().clone(),
         audit: tokens.audit().clone(),
+        media,
         tokens,
         queue: JobQueue::new(aws_sdk_sqs::Client::new(sdk), queue),
         clock: Arc::new(relay::ai::SystemClock),
@@ -102,4 +104,43 @@ pub async fn handle_batch(publisher: &Publisher, batch: &SqsEvent) -> SqsBatchRe
         publisher.advance(&job, &worker).await.map(|_| ())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/publish")
+            .join(name);
+        let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+    }
+
+    fn jobs(name: &str) -> Vec<Result<PublishJob, serde_json::Error>> {
+        let event = sample(name);
+        assert!(event.get("Records").is_some(), "{name} is an SQS batch");
+        let batch: SqsEvent = serde_json::from_value(event).expect("an SQS event");
+        batch
+            .records
+            .iter()
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap_or("")))
+            .collect()
+    }
+
+    #[test]
+    fn the_schedule_sample_runs_the_dispatcher_and_the_queue_samples_carry_jobs() {
+        let dispatch = sample("dispatch.json");
+        assert!(dispatch.get("Records").is_none(), "not taken for a batch");
+        assert_eq!(dispatch["detail-type"], "Scheduled Event");
+        let one = jobs("post.json");
+        assert_eq!(one.len(), 1);
+        assert!(one[0].is_ok());
+        let twice = jobs("duplicate-delivery.json");
+        let twice: Vec<PublishJob> = twice.into_iter().map(Result::unwrap).collect();
+        assert_eq!(twice.len(), 2);
+        assert_eq!(twice[0].post_id, twice[1].post_id, "the same post");
+        assert!(jobs("malformed-job.json")[0].is_err());
+    }
 }

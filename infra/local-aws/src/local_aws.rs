@@ -25,8 +25,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use futures::future::join_all;
 
 use crate::template::{
-    BillingMode, Expr, FunctionSpec, IndexSpec, KeySchema, KeySpec, Projection, QueueSpec, Resolve,
-    TableSpec, Template, TemplateError, Throughput,
+    BillingMode, BucketSpec, Expr, FunctionSpec, IndexSpec, KeySchema, KeySpec, Projection,
+    QueueSpec, Resolve, TableSpec, Template, TemplateError, Throughput,
 };
 
 /// Region of every local resource.
@@ -96,6 +96,10 @@ pub enum Created {
         name: String,
     },
     EventBus {
+        name: String,
+        arn: String,
+    },
+    Bucket {
         name: String,
         arn: String,
     },
@@ -310,6 +314,15 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// An S3 client for a local endpoint: buckets by path, since `<bucket>.127.0.0.1`
+/// does not resolve.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 // ------------------------------------------------------------------ test harness
 
 /// One test's isolated set of the template's AWS resources.
@@ -322,6 +335,8 @@ pub struct TestAws {
     pub token_key_id: String,
     pub event_bus: String,
     pub queues: Queues,
+    /// The bucket of uploaded post media.
+    pub media_bucket: String,
     local: LocalAws,
 }
 
@@ -385,6 +400,10 @@ impl TestAws {
             Created::EventBus { name, .. } => name.clone(),
             other => panic!("local AWS: EventBus is not an event bus: {other:?}"),
         };
+        let media_bucket = match lookup("MediaBucket") {
+            Created::Bucket { name, .. } => name.clone(),
+            other => panic!("local AWS: MediaBucket is not a bucket: {other:?}"),
+        };
         TestAws {
             sdk,
             prefix,
@@ -392,6 +411,7 @@ impl TestAws {
             token_key_id,
             event_bus,
             queues,
+            media_bucket,
             local,
         }
     }
@@ -415,6 +435,10 @@ impl TestAws {
 
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.sdk)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client(&self.sdk)
     }
 
     pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
@@ -598,6 +622,7 @@ fn reference_of(created: &Created) -> Option<String> {
         Created::Key { id, .. } => id.clone(),
         Created::Alias { name } => name.clone(),
         Created::EventBus { name, .. } => name.clone(),
+        Created::Bucket { name, .. } => name.clone(),
     })
 }
 
@@ -612,6 +637,7 @@ fn attribute_of(created: &Created, attribute: &str) -> Option<String> {
         (Created::Key { id, .. }, "KeyId") => id,
         (Created::EventBus { arn, .. }, "Arn") => arn,
         (Created::EventBus { name, .. }, "Name") => name,
+        (Created::Bucket { arn, .. }, "Arn") => arn,
         _ => return None,
     };
     Some(value.clone())
@@ -640,13 +666,15 @@ impl Provisioner<'_> {
         let buses = template.event_buses()?;
         let queues = template.queues()?;
         let aliases = template.aliases()?;
+        let buckets = template.buckets()?;
 
-        let (tables, keys, buses) = futures::join!(
+        let (tables, keys, buses, buckets) = futures::join!(
             join_all(tables.iter().map(|t| self.create_table(t))),
             join_all(keys.iter().map(|k| self.create_key(k))),
             join_all(buses.iter().map(|b| self.create_bus(&b.logical_id))),
+            join_all(buckets.iter().map(|b| self.create_bucket(b))),
         );
-        for made in tables.into_iter().chain(keys).chain(buses) {
+        for made in tables.into_iter().chain(keys).chain(buses).chain(buckets) {
             let (id, created) = made?;
             self.created.insert(id, created);
         }
@@ -839,6 +867,84 @@ impl Provisioner<'_> {
             .map(str::to_owned)
             .unwrap_or_else(|| format!("arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"));
         Ok((logical_id.to_owned(), Created::EventBus { name, arn }))
+    }
+
+    /// Creates a bucket (S3 names are lowercase) with the template's lifecycle rules.
+    async fn create_bucket(&self, spec: &BucketSpec) -> Made {
+        use aws_sdk_s3::types::{
+            AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
+            LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, Tag,
+        };
+        let name = self.name(&spec.logical_id).to_ascii_lowercase();
+        let client = s3_client(self.sdk);
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .map_err(|e| aws_error(format!("CreateBucket {}", spec.logical_id), e))?;
+        let tag = |(key, value): &(String, String)| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("key and value are set")
+        };
+        let rules = spec
+            .lifecycle
+            .iter()
+            .map(|rule| {
+                let filter = match (&rule.prefix, rule.tags.as_slice()) {
+                    (None, [one]) => LifecycleRuleFilter::builder().tag(tag(one)).build(),
+                    (Some(prefix), []) => LifecycleRuleFilter::builder().prefix(prefix).build(),
+                    (prefix, tags) => LifecycleRuleFilter::builder()
+                        .and(
+                            LifecycleRuleAndOperator::builder()
+                                .set_prefix(prefix.clone())
+                                .set_tags(Some(tags.iter().map(tag).collect()))
+                                .build(),
+                        )
+                        .build(),
+                };
+                LifecycleRule::builder()
+                    .id(&rule.id)
+                    .status(ExpirationStatus::Enabled)
+                    .filter(filter)
+                    .expiration(
+                        LifecycleExpiration::builder()
+                            .days(rule.expiration_days as i32)
+                            .build(),
+                    )
+                    .set_abort_incomplete_multipart_upload(rule.abort_multipart_days.map(|d| {
+                        AbortIncompleteMultipartUpload::builder()
+                            .days_after_initiation(d as i32)
+                            .build()
+                    }))
+                    .build()
+                    .expect("status is set")
+            })
+            .collect::<Vec<_>>();
+        if !rules.is_empty() {
+            client
+                .put_bucket_lifecycle_configuration()
+                .bucket(&name)
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()
+                        .expect("rules are set"),
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error(
+                        format!("PutBucketLifecycleConfiguration {}", spec.logical_id),
+                        e,
+                    )
+                })?;
+        }
+        let arn = format!("arn:aws:s3:::{name}");
+        Ok((spec.logical_id.clone(), Created::Bucket { name, arn }))
     }
 
     /// Creates a queue with every attribute but its redrive policy, which needs the

@@ -376,6 +376,25 @@ pub struct EventBusSpec {
     pub logical_id: String,
 }
 
+/// One rule of a bucket's `LifecycleConfiguration`: objects it selects (by tag or key
+/// prefix) expire this many days after they were created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub prefix: Option<String>,
+    /// `TagFilters` (key, value): an object must carry every one.
+    pub tags: Vec<(String, String)>,
+    pub expiration_days: u32,
+    pub abort_multipart_days: Option<u32>,
+}
+
+/// An `AWS::S3::Bucket`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub logical_id: String,
+    pub lifecycle: Vec<LifecycleRule>,
+}
+
 /// An `AWS::Serverless::Function`: one binary of the Cargo workspace, the environment
 /// it gets on top of `Globals`, and the events that trigger it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1456,6 +1475,40 @@ impl Template {
         })
     }
 
+    /// Every `AWS::S3::Bucket`, with the lifecycle rules the local stack applies (access,
+    /// encryption and CORS settings are deployment-only: moto has no use for them).
+    pub fn buckets(&self) -> Result<Vec<BucketSpec>, TemplateError> {
+        self.of_type("AWS::S3::Bucket")
+            .map(|props| {
+                let p = props?;
+                p.only(
+                    &["LifecycleConfiguration"],
+                    &[
+                        "BucketName",
+                        "BucketEncryption",
+                        "CorsConfiguration",
+                        "OwnershipControls",
+                        "PublicAccessBlockConfiguration",
+                        "Tags",
+                        "VersioningConfiguration",
+                    ],
+                )?;
+                let mut lifecycle = Vec::new();
+                if let Some(config) = p.get("LifecycleConfiguration") {
+                    let config = p.nested(config, "LifecycleConfiguration")?;
+                    config.only(&["Rules"], &[])?;
+                    for rule in config.list("Rules")? {
+                        lifecycle.push(lifecycle_rule(&config.nested(rule, "a lifecycle rule")?)?);
+                    }
+                }
+                Ok(BucketSpec {
+                    logical_id: p.id.to_owned(),
+                    lifecycle,
+                })
+            })
+            .collect()
+    }
+
     /// Every `AWS::Events::EventBus`.
     pub fn event_buses(&self) -> Result<Vec<EventBusSpec>, TemplateError> {
         self.of_type("AWS::Events::EventBus")
@@ -1594,6 +1647,60 @@ fn schedule(p: &Props<'_>, at: &str, kind: &str) -> Result<ScheduleSpec, Templat
 }
 
 /// Reads a `RedrivePolicy`, written as a mapping or as a JSON string.
+fn lifecycle_rule(rule: &Props<'_>) -> Result<LifecycleRule, TemplateError> {
+    rule.only(
+        &[
+            "Id",
+            "Status",
+            "Prefix",
+            "TagFilters",
+            "ExpirationInDays",
+            "AbortIncompleteMultipartUpload",
+        ],
+        &[],
+    )?;
+    let id = rule
+        .text("Id")?
+        .ok_or_else(|| invalid(rule.id, "a lifecycle rule needs an Id"))?;
+    if rule.text("Status")?.as_deref() != Some("Enabled") {
+        return Err(unsupported(
+            rule.id,
+            format!("lifecycle rule {id} that is not Enabled"),
+        ));
+    }
+    let expiration_days = rule.number("ExpirationInDays")?.ok_or_else(|| {
+        invalid(
+            rule.id,
+            format!("lifecycle rule {id} needs ExpirationInDays"),
+        )
+    })?;
+    let mut tags = Vec::new();
+    for filter in rule.list("TagFilters")? {
+        let filter = rule.nested(filter, "a tag filter")?;
+        filter.only(&["Key", "Value"], &[])?;
+        let (Some(key), Some(value)) = (filter.text("Key")?, filter.text("Value")?) else {
+            return Err(invalid(
+                rule.id,
+                format!("a tag filter of {id} needs Key and Value"),
+            ));
+        };
+        tags.push((key, value));
+    }
+    let abort_multipart_days = match rule.get("AbortIncompleteMultipartUpload") {
+        None => None,
+        Some(value) => rule
+            .nested(value, "AbortIncompleteMultipartUpload")?
+            .number("DaysAfterInitiation")?,
+    };
+    Ok(LifecycleRule {
+        id,
+        prefix: rule.text("Prefix")?,
+        tags,
+        expiration_days,
+        abort_multipart_days,
+    })
+}
+
 fn redrive_policy(id: &str, value: &Value, p: &Props<'_>) -> Result<RedriveSpec, TemplateError> {
     let policy: Value = match value {
         Value::String(json) => serde_json::from_str(json)
@@ -1789,6 +1896,34 @@ mod tests {
                 logical_id: "EventBus".into()
             }]
         );
+    }
+
+    #[test]
+    fn uploaded_media_expire_by_their_tag_and_nothing_is_kept_forever() {
+        let buckets = project().buckets().unwrap();
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].logical_id, "MediaBucket");
+        let rule = |id: &str| {
+            buckets[0]
+                .lifecycle
+                .iter()
+                .find(|r| r.id == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no lifecycle rule {id}"))
+        };
+        // The tag values are the ones the code writes (relay::publishing::upload).
+        let never_used = rule("NeverUsed");
+        assert_eq!(never_used.tags, [("relay-state".into(), "pending".into())]);
+        assert_eq!(never_used.expiration_days, 7);
+        let over = rule("PostOver");
+        assert_eq!(over.tags, [("relay-state".into(), "done".into())]);
+        assert_eq!(over.expiration_days, 1);
+        let everything = rule("Everything");
+        assert_eq!(everything.prefix.as_deref(), Some("uploads/"));
+        assert!(everything.tags.is_empty());
+        // Longer than the furthest a post may be scheduled (365 days).
+        assert!(everything.expiration_days > 365);
+        assert_eq!(everything.abort_multipart_days, Some(1));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod machine;
 pub mod post;
 pub mod rules;
 pub mod run;
+pub mod upload;
 
 pub use machine::{Limits, OnError, Step, next_step, on_error};
 pub use post::{Failure, FixBy, MediaItem, MediaKind, Post, PostContent, PostStatus, Progress};

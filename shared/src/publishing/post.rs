@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AccountId, MediaId, PostId, TenantId};
+use crate::ids::{AccountId, MediaId, PostId, TenantId, UploadId};
 
 /// One picture or video of a post, at a public https URL Meta can fetch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,23 +60,89 @@ impl PostContent {
 
     /// Every media URL the post will hand to Meta, with its kind.
     pub fn media(&self) -> Vec<(MediaKind, &str)> {
+        self.media_fields()
+            .into_iter()
+            .map(|(_, kind, url)| (kind, url))
+            .collect()
+    }
+
+    /// Every media URL with the request field that names it in a refusal
+    /// (`content.items[1].url`) and its kind, in the content's order.
+    pub fn media_fields(&self) -> Vec<(String, MediaKind, &str)> {
         match self {
-            Self::Image { url, .. } | Self::PagePhoto { url } => vec![(MediaKind::Image, url)],
+            Self::Image { url, .. } | Self::PagePhoto { url } => {
+                vec![("content.url".into(), MediaKind::Image, url.as_str())]
+            }
             Self::Reel {
                 video_url,
                 cover_url,
                 ..
             } => {
-                let mut all = vec![(MediaKind::Video, video_url.as_str())];
+                let mut all = vec![(
+                    "content.video_url".into(),
+                    MediaKind::Video,
+                    video_url.as_str(),
+                )];
                 if let Some(cover) = cover_url {
-                    all.push((MediaKind::Image, cover));
+                    all.push(("content.cover_url".into(), MediaKind::Image, cover.as_str()));
                 }
                 all
             }
-            Self::Carousel { items } => items.iter().map(|i| (i.kind, i.url.as_str())).collect(),
-            Self::Story { media } => vec![(media.kind, media.url.as_str())],
+            Self::Carousel { items } => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    (
+                        format!("content.items[{i}].url"),
+                        item.kind,
+                        item.url.as_str(),
+                    )
+                })
+                .collect(),
+            Self::Story { media } => {
+                vec![("content.media.url".into(), media.kind, media.url.as_str())]
+            }
             Self::PageText | Self::PageLink { .. } => Vec::new(),
         }
+    }
+
+    /// The uploads the post uses (`relay://uploads/...` media), each once.
+    pub fn uploads(&self) -> Vec<UploadId> {
+        let mut all: Vec<UploadId> = self
+            .media()
+            .into_iter()
+            .filter_map(|(_, url)| super::upload::referenced(url)?.ok())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The same content with every media URL replaced by `f(url)` (the publisher gives
+    /// Meta a presigned URL where the post names an upload).
+    pub fn map_urls(&self, mut f: impl FnMut(&str) -> String) -> Self {
+        let mut out = self.clone();
+        match &mut out {
+            Self::Image { url, .. } | Self::PagePhoto { url } => *url = f(url),
+            Self::Reel {
+                video_url,
+                cover_url,
+                ..
+            } => {
+                *video_url = f(video_url);
+                if let Some(cover) = cover_url {
+                    *cover = f(cover);
+                }
+            }
+            Self::Carousel { items } => {
+                for item in items {
+                    item.url = f(&item.url);
+                }
+            }
+            Self::Story { media } => media.url = f(&media.url),
+            Self::PageText | Self::PageLink { .. } => {}
+        }
+        out
     }
 
     pub fn name(&self) -> &'static str {
@@ -271,5 +337,39 @@ impl Post {
             PostStatus::Failed => Err("the post failed; schedule a new one"),
             _ => Err("the post is being published"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_media_url_is_named_by_its_field_and_uploads_are_swapped_for_their_urls() {
+        let upload = UploadId::generate();
+        let reel = PostContent::Reel {
+            video_url: super::super::upload::reference(&upload),
+            cover_url: Some("https://cdn.example/c.jpg".into()),
+            share_to_feed: None,
+        };
+        let fields: Vec<String> = reel.media_fields().into_iter().map(|m| m.0).collect();
+        assert_eq!(fields, ["content.video_url", "content.cover_url"]);
+        assert!(PostContent::PageText.media_fields().is_empty());
+        assert_eq!(reel.uploads(), [upload]);
+        let signed = reel.map_urls(|url| {
+            if url.starts_with("relay://") {
+                "https://bucket.example/signed".into()
+            } else {
+                url.to_owned()
+            }
+        });
+        assert_eq!(
+            signed.media(),
+            [
+                (MediaKind::Video, "https://bucket.example/signed"),
+                (MediaKind::Image, "https://cdn.example/c.jpg"),
+            ]
+        );
+        assert!(signed.uploads().is_empty());
     }
 }

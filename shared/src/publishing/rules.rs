@@ -150,6 +150,11 @@ pub fn check_caption(field: &str, text: &str) -> Result<(), Refusal> {
 /// A public https URL, or plain http on this machine's loopback (the local stack's media
 /// server; from Lambda such a URL fails the media probe, so it is refused there).
 fn check_url(field: &str, url: &str) -> Result<(), Refusal> {
+    if let Some(upload) = super::upload::referenced(url) {
+        return upload
+            .map(|_| ())
+            .map_err(|why| refuse(field, format!("names no upload ({why})")));
+    }
     let loopback = [
         "http://127.0.0.1:",
         "http://127.0.0.1/",
@@ -166,7 +171,10 @@ fn check_url(field: &str, url: &str) -> Result<(), Refusal> {
     if ok {
         Ok(())
     } else {
-        Err(refuse(field, "must be a public https URL"))
+        Err(refuse(
+            field,
+            "must be a public https URL or an upload (relay://uploads/<upload id>)",
+        ))
     }
 }
 

@@ -16,11 +16,13 @@ use tracing::{info, warn};
 
 use super::machine::{self, Limits, OnError, Step};
 use super::post::{FixBy, MediaKind, Post, PostContent, PostStatus};
+use super::upload::ObjectState;
 use crate::ai::Clock;
 use crate::audit::{AuditEntry, AuditTrail};
 use crate::events::{EventBus, PostFailed, PostPublished};
 use crate::ids::MediaId;
 use crate::jobs::{JobQueue, PublishJob};
+use crate::media::{DOWNLOAD_URL_LIFETIME, MediaBucket};
 use crate::meta::{
     CarouselItem, ContainerSpec, ContainerState, FacebookPage, GraphClient, GraphError,
     InstagramAccount, PagePost, PublishOutcome, PublishRetry, StoryMedia,
@@ -98,6 +100,8 @@ pub enum PublishError {
     Queue(#[from] crate::jobs::JobError),
     #[error("could not read the account's token: {0}")]
     Token(String),
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
 }
 
 /// What one sweep did.
@@ -129,6 +133,8 @@ pub struct Publisher {
     pub queue: JobQueue,
     pub bus: EventBus,
     pub audit: AuditTrail,
+    /// Where uploaded media live: Meta is given a presigned URL of each.
+    pub media: MediaBucket,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
 }
@@ -363,7 +369,8 @@ impl Publisher {
         let caption = post.caption.clone();
         match step {
             Step::CreateItem(i) => {
-                let PostContent::Carousel { items } = &post.content else {
+                let content = self.for_meta(post).await?;
+                let PostContent::Carousel { items } = &content else {
                     unreachable!("only carousels have items");
                 };
                 let item = &items[i];
@@ -377,7 +384,8 @@ impl Publisher {
             }
             Step::CreateContainer => {
                 let children = post.progress.children.clone();
-                let spec = match &post.content {
+                let content = self.for_meta(post).await?;
+                let spec = match &content {
                     PostContent::Image { url, alt_text } => ContainerSpec::Image {
                         image_url: url,
                         caption: caption.as_deref(),
@@ -536,7 +544,7 @@ impl Publisher {
             return Ok(flow);
         }
         let text = post.caption.clone();
-        let content = post.content.clone();
+        let content = self.for_meta(post).await?;
         let request = match &content {
             PostContent::PageText => PagePost::Text {
                 message: text.as_deref().unwrap_or_default(),
@@ -663,6 +671,7 @@ impl Publisher {
         if let Err(e) = self.bus.publish(&event).await {
             warn!(error = %e, "PostPublished not sent");
         }
+        self.uploads_done(post).await;
         self.audit_post(
             post,
             "post.published",
@@ -708,6 +717,7 @@ impl Publisher {
         if let Err(e) = self.bus.publish(&event).await {
             warn!(error = %e, "PostFailed not sent");
         }
+        self.uploads_done(&post).await;
         self.audit_post(
             &post,
             "post.failed",
@@ -715,6 +725,36 @@ impl Publisher {
         )
         .await;
         Ok(Advanced::Failed)
+    }
+
+    /// The post's content as Meta gets it: each upload replaced by a presigned URL of
+    /// its file, made now (Meta downloads when the container is created).
+    async fn for_meta(&self, post: &Post) -> Result<PostContent, PublishError> {
+        let mut urls = std::collections::HashMap::new();
+        for upload in post.content.uploads() {
+            let url = self
+                .media
+                .download_url(&post.tenant_id, &upload, DOWNLOAD_URL_LIFETIME)
+                .await?;
+            urls.insert(super::upload::reference(&upload), url);
+        }
+        Ok(post
+            .content
+            .map_urls(|url| urls.get(url).cloned().unwrap_or_else(|| url.to_owned())))
+    }
+
+    /// The post is over: its uploaded files are tagged for the bucket's lifecycle to
+    /// remove. A file left untagged is removed by the lifecycle's catch-all later.
+    async fn uploads_done(&self, post: &Post) {
+        for upload in post.content.uploads() {
+            if let Err(e) = self
+                .media
+                .mark(&post.tenant_id, &upload, ObjectState::Done)
+                .await
+            {
+                warn!(error = %e, post_id = %post.post_id, "upload not marked done");
+            }
+        }
     }
 
     async fn audit_post(&self, post: &Post, action: &str, details: serde_json::Value) {

@@ -7,7 +7,7 @@
 //! already holds, and they point at a tenant rather than holding tenant data.
 //! infra/data-model.md documents the whole table; keep the two in step.
 
-use crate::ids::{AccountId, CommentId, CustomerId, MediaId, PostId, TenantId};
+use crate::ids::{AccountId, CommentId, CustomerId, MediaId, PostId, TenantId, UploadId};
 
 /// A primary key in the main table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +161,11 @@ pub fn post(tenant: &TenantId, post: &PostId) -> Key {
 }
 
 pub const POST_PREFIX: &str = "POST#";
+
+/// A file uploaded for a post, and which post uses it.
+pub fn upload(tenant: &TenantId, upload: &UploadId) -> Key {
+    Key::new(tenant_pk(tenant), format!("UPLOAD#{upload}"))
+}
 
 /// GSI1 partition: a tenant's posts by scheduled time (the content calendar).
 pub fn posts_calendar(tenant: &TenantId) -> String {

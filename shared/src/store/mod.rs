@@ -15,6 +15,7 @@ pub mod keys;
 pub mod moderation;
 pub mod onboarding;
 pub mod posts;
+pub mod uploads;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -274,23 +275,54 @@ impl Store {
         entity: &T,
         what: &'static str,
     ) -> Result<(), StoreError> {
-        let result = self
+        self.put_when(key, index, entity, "attribute_not_exists(pk)", None, what)
+            .await
+    }
+
+    /// Write an entity as its next revision, provided the stored item still has
+    /// `revision` (nobody wrote it since it was read); `Conflict` otherwise.
+    pub(crate) async fn put_if_revision<T: Serialize>(
+        &self,
+        key: &Key,
+        index: &IndexKeys,
+        entity: &T,
+        revision: u64,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        let rev = AttributeValue::N(revision.to_string());
+        self.put_when(
+            key,
+            index,
+            entity,
+            "revision = :rev",
+            Some((":rev", rev)),
+            what,
+        )
+        .await
+    }
+
+    async fn put_when<T: Serialize>(
+        &self,
+        key: &Key,
+        index: &IndexKeys,
+        entity: &T,
+        condition: &str,
+        value: Option<(&str, AttributeValue)>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut put = self
             .db
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::item(key, index, entity)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict { what })
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+            .condition_expression(condition);
+        if let Some((name, value)) = value {
+            put = put.expression_attribute_values(name, value);
+        }
+        if conditional(put.send().await, "PutItem")? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict { what })
         }
     }
 

@@ -6,9 +6,7 @@
 //! scheduled while waiting, and when its lease ends once claimed: if a queue message is
 //! lost or a worker dies, the next sweep finds the post again and re-queues it.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use super::{IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional, keys};
+use super::{IndexKeys, Listing, Page, SortRange, Store, StoreError, keys};
 use crate::ids::{PostId, TenantId};
 use crate::publishing::{Post, PostStatus};
 
@@ -74,24 +72,10 @@ impl Store {
     pub async fn save_post(&self, post: &Post) -> Result<Post, StoreError> {
         let mut next = post.clone();
         next.revision = post.revision + 1;
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(Self::item(
-                &keys::post(&post.tenant_id, &post.post_id),
-                &index_of(&next),
-                &next,
-            )?))
-            .condition_expression("revision = :rev")
-            .expression_attribute_values(":rev", AttributeValue::N(post.revision.to_string()))
-            .send()
-            .await;
-        if conditional(result, "PutItem")? {
-            Ok(next)
-        } else {
-            Err(StoreError::Conflict { what: "post" })
-        }
+        let key = keys::post(&post.tenant_id, &post.post_id);
+        self.put_if_revision(&key, &index_of(&next), &next, post.revision, "post")
+            .await?;
+        Ok(next)
     }
 
     /// A tenant's posts scheduled in `[from_ms, to_ms]`, in time order (the calendar).

@@ -100,6 +100,7 @@ impl World {
             clock: clock.clone(),
             settings,
             media: api::media::MediaProbe::new(std::time::Duration::from_secs(2)),
+            uploads: relay::media::MediaBucket::new(&p.aws.sdk, p.aws.media_bucket.clone()),
         });
         let router = api::router(app.clone());
         let authorizer = authorizer::Authorizer::new(p.store.clone(), clock);

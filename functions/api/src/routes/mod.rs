@@ -10,6 +10,7 @@ pub mod knowledge;
 pub mod operator;
 pub mod posts;
 pub mod tenant;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -82,6 +83,7 @@ pub fn router() -> Router<Arc<App>> {
                 .delete(knowledge::remove),
         )
         .route("/v1/posts", get(posts::list).post(posts::create))
+        .route("/v1/media", post(uploads::create))
         .route(
             "/v1/posts/{post_id}",
             get(posts::show).patch(posts::change).delete(posts::cancel),

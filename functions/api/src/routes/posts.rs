@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Body, Ids, Paging, Params};
+use super::{Body, Ids, Paging, Params, uploads};
 use crate::App;
 use crate::access::Member;
 use crate::problem::{ApiResult, Problem};
@@ -37,7 +37,8 @@ pub struct NewPost {
     /// `{"type": "carousel", "items": [{"kind": "image"|"video", "url"}, ...]}` (2 to 10),
     /// `{"type": "story", "media": {"kind", "url"}}`. Facebook Page: `{"type":
     /// "page_text"}` (the caption is the text), `{"type": "page_photo", "url"}`,
-    /// `{"type": "page_link", "link"}`. Media must be at public https URLs.
+    /// `{"type": "page_link", "link"}`. Media must be at public https URLs, or
+    /// uploads (`relay://uploads/<upload id>`, from `POST /v1/media`).
     #[schema(value_type = Object)]
     pub content: PostContent,
     /// Instagram: at most 2200 characters, 30 hashtags and 20 @mentions.
@@ -183,6 +184,17 @@ async fn publishing_account(app: &App, member: &Member, raw: &str) -> ApiResult<
     Ok(account)
 }
 
+/// The post's media as Meta will fetch them (uploads through a presigned GET), then
+/// its uploads given to it.
+async fn check_media(app: &App, member: &Member, post: &Post, on_page: bool) -> ApiResult<()> {
+    let (uploads, fetch_at) = uploads::for_post(app, member, &post.content, &post.post_id).await?;
+    app.media
+        .check(&post.content, on_page, &fetch_at)
+        .await
+        .map_err(refused)?;
+    uploads::claim(app, uploads, &post.post_id).await
+}
+
 /// The caller's post of this id, or 404 (another tenant's id is simply not found).
 async fn owned_post(app: &App, member: &Member, raw: &str) -> ApiResult<Post> {
     let id = PostId::parse(raw).map_err(|_| Problem::not_found("post"))?;
@@ -318,10 +330,6 @@ pub async fn create(
         on_page,
     )
     .map_err(refused)?;
-    app.media
-        .check(&body.content, on_page)
-        .await
-        .map_err(refused)?;
     let post = Post {
         caption: body.caption,
         first_comment: body.first_comment,
@@ -335,6 +343,7 @@ pub async fn create(
             now,
         )
     };
+    check_media(&app, &member, &post, on_page).await?;
     app.store.create_post(&post).await?;
     let post = claim_if_due(&app, post, now).await?;
     let details = json!({
@@ -393,6 +402,7 @@ pub async fn change(
         changed.push("first_comment");
     }
     let new_content = change.content.is_some();
+    let before = post.content.uploads();
     if let Some(content) = change.content {
         post.content = content;
         changed.push("content");
@@ -408,13 +418,15 @@ pub async fn change(
     )
     .map_err(refused)?;
     if new_content {
-        app.media
-            .check(&post.content, on_page)
-            .await
-            .map_err(refused)?;
+        check_media(&app, &member, &post, on_page).await?;
     }
     post.updated_at = now;
     let post = saved(app.store.save_post(&post).await)?;
+    let dropped: Vec<_> = before
+        .into_iter()
+        .filter(|u| !post.content.uploads().contains(u))
+        .collect();
+    uploads::release(&app, &member, &dropped).await;
     let post = claim_if_due(&app, post, now).await?;
     audit(
         &app,
@@ -442,6 +454,7 @@ pub async fn cancel(
     post.status = PostStatus::Cancelled;
     post.updated_at = app.clock.now_ms();
     let post = saved(app.store.save_post(&post).await)?;
+    uploads::release(&app, &member, &post.content.uploads()).await;
     audit(&app, &member, "post.cancelled", &post, json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
