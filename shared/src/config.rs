@@ -152,6 +152,8 @@ pub struct QueueUrls {
     pub replies: Option<String>,
     pub moderation: Option<String>,
     pub publish: Option<String>,
+    /// On-demand profile and insights refreshes (the API queues, sync consumes).
+    pub sync: Option<String>,
 }
 
 impl Config {
@@ -187,6 +189,7 @@ impl Config {
                 replies: url_var(vars, "RELAY_REPLIES_QUEUE_URL"),
                 moderation: url_var(vars, "RELAY_MODERATION_QUEUE_URL"),
                 publish: url_var(vars, "RELAY_PUBLISH_QUEUE_URL"),
+                sync: url_var(vars, "RELAY_SYNC_QUEUE_URL"),
             },
             secrets_arn: vars.optional(Self::SECRETS_ARN),
         };

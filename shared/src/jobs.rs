@@ -38,6 +38,14 @@ pub struct PublishJob {
     pub post_id: crate::ids::PostId,
 }
 
+/// Refresh one account's profile and insights now (a person asked, or a read found the
+/// cache past its TTL). Rate limited per account before it is queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+}
+
 /// Why a job could not be queued.
 #[derive(Debug, thiserror::Error)]
 #[error("SQS SendMessage failed: {0}")]

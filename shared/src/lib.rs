@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod events;
 pub mod ids;
 pub mod inbox;
+pub mod insights;
 pub mod jobs;
 pub mod lambda;
 pub mod media;

@@ -74,6 +74,8 @@ pub struct Queues {
     pub moderation_dlq: String,
     pub publish: String,
     pub publish_dlq: String,
+    pub sync: String,
+    pub sync_dlq: String,
 }
 
 /// A resource created from the template, by kind, with what `!Ref` and `!GetAtt` return.
@@ -391,6 +393,8 @@ impl TestAws {
             moderation_dlq: queue("ModerationDLQ"),
             publish: queue("PublishQueue"),
             publish_dlq: queue("PublishDLQ"),
+            sync: queue("SyncQueue"),
+            sync_dlq: queue("SyncDLQ"),
         };
         let token_key_id = match lookup("TokenKey") {
             Created::Key { id, .. } => id.clone(),

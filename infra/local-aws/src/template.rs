@@ -1849,7 +1849,7 @@ mod tests {
     #[test]
     fn every_work_queue_sends_poison_messages_to_its_own_dlq_after_five_receives() {
         let queues = project().queues().unwrap();
-        for name in ["Inbound", "Replies", "Moderation", "Publish"] {
+        for name in ["Inbound", "Replies", "Moderation", "Publish", "Sync"] {
             let queue = queues
                 .iter()
                 .find(|q| q.logical_id == format!("{name}Queue"))
@@ -1872,7 +1872,7 @@ mod tests {
             assert_eq!(dlq.message_retention_period, Some(14 * 24 * 3600));
             assert_eq!(dlq.redrive, None);
         }
-        assert_eq!(queues.len(), 8);
+        assert_eq!(queues.len(), 10);
     }
 
     #[test]
@@ -1942,6 +1942,7 @@ mod tests {
             "RELAY_REPLIES_QUEUE_URL",
             "RELAY_MODERATION_QUEUE_URL",
             "RELAY_PUBLISH_QUEUE_URL",
+            "RELAY_SYNC_QUEUE_URL",
             "RELAY_PUBLIC_BASE_URL",
             "RELAY_IG_APP_ID",
             "RELAY_FB_APP_ID",

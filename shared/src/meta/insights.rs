@@ -8,9 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::transport::{Auth, Call, with_query};
-use super::{GraphClient, GraphError, InstagramAccount, Response};
+use super::transport::{Auth, Call, PageLimits, Paged, with_query};
+use super::{GraphClient, GraphError, InstagramAccount, Response, id_text};
 use crate::ids::MediaId;
+
+/// Fields read for each media of an account's listing.
+const MEDIA_LIST_FIELDS: &str = "id,media_type,media_product_type,timestamp,permalink";
 
 /// Metrics of one media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +117,74 @@ impl AccountMetric {
 pub struct InsightsRange {
     pub since: OffsetDateTime,
     pub until: OffsetDateTime,
+}
+
+/// One media of the account's listing: what an insights sweep needs to know of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawMediaSummary")]
+pub struct MediaSummary {
+    pub id: MediaId,
+    /// `IMAGE`, `VIDEO` or `CAROUSEL_ALBUM`.
+    pub media_type: String,
+    /// `FEED`, `REELS` or `STORY`, when Meta says.
+    pub media_product_type: Option<String>,
+    /// When it was published, as Meta writes it (`2026-01-31T12:00:00+0000`).
+    pub timestamp: Option<String>,
+    pub permalink: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawMediaSummary {
+    id: Value,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    media_product_type: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    permalink: Option<String>,
+}
+
+impl TryFrom<RawMediaSummary> for MediaSummary {
+    type Error = String;
+
+    fn try_from(raw: RawMediaSummary) -> Result<Self, String> {
+        let id = id_text(&raw.id).ok_or("a media without an id")?;
+        Ok(Self {
+            id: MediaId::parse(id).map_err(|e| e.to_string())?,
+            media_type: raw.media_type.unwrap_or_default(),
+            media_product_type: raw.media_product_type,
+            timestamp: raw.timestamp,
+            permalink: raw.permalink,
+        })
+    }
+}
+
+/// The metric Meta refused in a request that asked for `asked` (in that order), when
+/// `error` is Meta's "unsupported metric" answer (code 100 naming `metric[i]` or the
+/// metric itself). Any other error is not about one metric: `None`.
+pub fn refused_metric<'a>(error: &GraphError, asked: &[&'a str]) -> Option<&'a str> {
+    let GraphError::InvalidRequest {
+        code: 100, message, ..
+    } = error
+    else {
+        return None;
+    };
+    if let Some(rest) = message.split("metric[").nth(1) {
+        let index: usize = rest.split(']').next()?.trim().parse().ok()?;
+        return asked.get(index).copied();
+    }
+    // "... the metric impressions is no longer supported", "the impressions metric".
+    let words: Vec<&str> = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mentions_metric = words.iter().any(|w| w.eq_ignore_ascii_case("metric"));
+    if !mentions_metric {
+        return None;
+    }
+    asked.iter().copied().find(|name| words.contains(name))
 }
 
 /// One value of a metric over time.
@@ -225,6 +296,25 @@ impl GraphClient {
             .map(|raw| raw.data.into_iter().map(Insight::from).collect()))
     }
 
+    /// The account's media published since `since` (newest first), following Meta's
+    /// paging within `limits`.
+    pub async fn account_media(
+        &self,
+        account: &InstagramAccount,
+        since: OffsetDateTime,
+        limits: PageLimits,
+    ) -> Result<Response<Paged<MediaSummary>>, GraphError> {
+        let since = since.unix_timestamp().to_string();
+        let url = with_query(
+            self.instagram_url(account.login, &[account.id.as_str(), "media"]),
+            &[("fields", MEDIA_LIST_FIELDS), ("since", &since)],
+        );
+        let call =
+            Call::get("account_media", url, Auth::Bearer(&account.token)).for_account(&account.id);
+        self.execute_paged(call, self.instagram_base(account.login), limits)
+            .await
+    }
+
     /// Daily totals of account metrics over a range.
     pub async fn account_insights(
         &self,
@@ -296,6 +386,59 @@ mod tests {
             r#"{"data":[{"name":"navigation","period":"lifetime","values":[{"value":{"tap_forward":3}}]}]}"#,
         );
         assert_eq!(breakdown[0].total, None);
+    }
+
+    fn invalid(message: &str) -> GraphError {
+        GraphError::InvalidRequest {
+            code: 100,
+            subcode: None,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn the_refused_metric_is_found_by_index_or_by_name() {
+        let asked = ["views", "reach", "shares"];
+        assert_eq!(
+            refused_metric(
+                &invalid("(#100) metric[2] must be one of the following values: views, reach"),
+                &asked
+            ),
+            Some("shares")
+        );
+        assert_eq!(
+            refused_metric(
+                &invalid("(#100) Starting from v22.0, the metric reach is no longer supported."),
+                &asked
+            ),
+            Some("reach")
+        );
+        assert_eq!(
+            refused_metric(&invalid("(#100) metric[9] must be one of"), &asked),
+            None
+        );
+        assert_eq!(
+            refused_metric(&invalid("(#100) Invalid parameter"), &asked),
+            None
+        );
+        let other = GraphError::InvalidRequest {
+            code: 10,
+            subcode: None,
+            message: "metric[0] must be".into(),
+        };
+        assert_eq!(refused_metric(&other, &asked), None);
+    }
+
+    #[test]
+    fn media_listings_read_ids_and_kinds() {
+        let media: Vec<MediaSummary> = serde_json::from_str(
+            r#"[{"id":"17900000000000001","media_type":"VIDEO","media_product_type":"REELS","timestamp":"2026-01-31T12:00:00+0000"},
+                {"id":17900000000000002,"media_type":"IMAGE"}]"#,
+        )
+        .expect("documented shape");
+        assert_eq!(media[0].media_product_type.as_deref(), Some("REELS"));
+        assert_eq!(media[1].id.as_str(), "17900000000000002");
+        assert!(serde_json::from_str::<MediaSummary>(r#"{"media_type":"IMAGE"}"#).is_err());
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub use config::{
     base_url,
 };
 pub use error::{GraphError, TokenInvalidReason, TransientCause, media_message};
-pub use insights::{AccountMetric, Insight, InsightPoint, InsightsRange, MediaMetric};
+pub use insights::{
+    AccountMetric, Insight, InsightPoint, InsightsRange, MediaMetric, MediaSummary, refused_metric,
+};
 pub use messaging::{
     AttachmentKind, HumanAgent, MAX_TEXT_BYTES, MessageBody, MessagingType, SentMessage,
 };
@@ -53,7 +55,7 @@ pub use oauth::{
     InstagramShortToken, IssuedToken,
 };
 pub use pages::{FacebookPageAccount, PagePost, PagePostRef};
-pub use profile::InstagramProfile;
+pub use profile::{InstagramProfile, PageProfile};
 pub use publishing::{
     CarouselItem, ContainerSpec, ContainerState, ContainerStatus, MAX_CAROUSEL_CHILDREN,
     PublishOutcome, PublishRetry, PublishingLimit, StoryMedia,

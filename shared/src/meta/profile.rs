@@ -1,10 +1,13 @@
-//! The Instagram professional account's profile (`instagram_business_basic`).
+//! The Instagram professional account's profile (`instagram_business_basic`) and a
+//! Facebook Page's (`pages_read_engagement`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::transport::{Auth, Call, with_query};
-use super::{GraphClient, GraphError, InstagramAccount, LoginKind, Response, id_text};
+use super::{
+    FacebookPage, GraphClient, GraphError, InstagramAccount, LoginKind, Response, id_text,
+};
 use crate::ids::AccountId;
 use crate::secret::AccessToken;
 
@@ -14,6 +17,69 @@ const INSTAGRAM_LOGIN_FIELDS: &str = "user_id,username,name,account_type,profile
 /// Fields read for an account linked to a Page (no `user_id` or `account_type` there:
 /// `id` is the professional account id).
 const FACEBOOK_LOGIN_FIELDS: &str = "id,username,name,profile_picture_url,followers_count,follows_count,media_count,biography,website";
+
+/// Fields read of a Page.
+const PAGE_PROFILE_FIELDS: &str = "id,name,category,fan_count,followers_count,link,picture";
+
+/// A Facebook Page's public profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageProfile {
+    pub id: AccountId,
+    pub name: String,
+    pub category: Option<String>,
+    /// People who like the Page.
+    pub fan_count: Option<u64>,
+    pub followers_count: Option<u64>,
+    pub link: Option<String>,
+    pub picture_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPageProfile {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    fan_count: Option<u64>,
+    #[serde(default)]
+    followers_count: Option<u64>,
+    #[serde(default)]
+    link: Option<String>,
+    /// `{"data": {"url": ...}}`.
+    #[serde(default)]
+    picture: Option<Value>,
+}
+
+impl RawPageProfile {
+    fn into_profile(self) -> Result<PageProfile, GraphError> {
+        let decode = |detail: String| GraphError::Decode {
+            context: "page_profile",
+            detail,
+        };
+        let id = self
+            .id
+            .as_ref()
+            .and_then(id_text)
+            .ok_or_else(|| decode("missing the Page id".into()))?;
+        Ok(PageProfile {
+            id: AccountId::parse(id).map_err(|e| decode(e.to_string()))?,
+            name: self.name.ok_or_else(|| decode("missing `name`".into()))?,
+            category: self.category,
+            fan_count: self.fan_count,
+            followers_count: self.followers_count,
+            link: self.link,
+            picture_url: self
+                .picture
+                .as_ref()
+                .and_then(|p| p.pointer("/data/url"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+}
 
 /// A business's public Instagram profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +190,24 @@ impl GraphClient {
         self.profile(&call, account.login).await
     }
 
+    /// The profile of a connected Facebook Page.
+    pub async fn page_profile(
+        &self,
+        page: &FacebookPage,
+    ) -> Result<Response<PageProfile>, GraphError> {
+        let url = with_query(
+            self.facebook_url(&[page.id.as_str()]),
+            &[("fields", PAGE_PROFILE_FIELDS)],
+        );
+        let call = Call::get("page_profile", url, Auth::Bearer(&page.token)).for_account(&page.id);
+        let response = self.execute::<RawPageProfile>(&call).await?;
+        let usage = response.usage;
+        Ok(Response {
+            value: response.value.into_profile()?,
+            usage,
+        })
+    }
+
     async fn profile(
         &self,
         call: &Call<'_>,
@@ -154,6 +238,23 @@ mod tests {
             .expect("complete profile");
         assert_eq!(profile.user_id.as_str(), "17841400000000001");
         assert_eq!(profile.followers_count, Some(1520));
+    }
+
+    #[test]
+    fn page_profiles_read_fans_and_the_picture() {
+        let raw: RawPageProfile = serde_json::from_str(
+            r#"{"id":"1029384756","name":"Acme","category":"Florist","fan_count":812,"followers_count":900,
+                "picture":{"data":{"url":"https://example.test/p.jpg","is_silhouette":false}}}"#,
+        )
+        .expect("documented shape");
+        let page = raw.into_profile().expect("complete profile");
+        assert_eq!(page.fan_count, Some(812));
+        assert_eq!(
+            page.picture_url.as_deref(),
+            Some("https://example.test/p.jpg")
+        );
+        let nameless: RawPageProfile = serde_json::from_str(r#"{"id":"1"}"#).expect("json");
+        assert!(nameless.into_profile().is_err());
     }
 
     #[test]

@@ -189,12 +189,47 @@ pub fn shard_of(tenant: &TenantId, id: &str) -> u32 {
     u32::from(digest[0]) % SHARDS
 }
 
-pub fn insight(tenant: &TenantId, account: &AccountId, scope: &str) -> Key {
-    Key::new(account_pk(tenant, account), format!("INSIGHT#{scope}"))
-}
-
+/// The account's latest profile snapshot.
 pub fn profile(tenant: &TenantId, account: &AccountId) -> Key {
     Key::new(account_pk(tenant, account), "PROFILE")
+}
+
+/// The account's profile as it was at the end of a day (`YYYY-MM-DD`), for trends.
+pub fn profile_day(tenant: &TenantId, account: &AccountId, day: &str) -> Key {
+    Key::new(account_pk(tenant, account), format!("PROFILE#DAY#{day}"))
+}
+
+/// Account insights of one day (`YYYY-MM-DD`); days sort in time order.
+pub fn insights_day(tenant: &TenantId, account: &AccountId, day: &str) -> Key {
+    Key::new(
+        account_pk(tenant, account),
+        format!("{INSIGHTS_DAY_PREFIX}{day}"),
+    )
+}
+
+pub const INSIGHTS_DAY_PREFIX: &str = "INSIGHTS#DAY#";
+
+/// Insights of one media of the account.
+pub fn media_insights(tenant: &TenantId, account: &AccountId, media: &MediaId) -> Key {
+    Key::new(
+        account_pk(tenant, account),
+        format!("INSIGHTS#MEDIA#{media}"),
+    )
+}
+
+/// GSI1 partition: a media's insights found by the media id alone (within the tenant).
+pub fn media_insights_by_id(tenant: &TenantId, media: &MediaId) -> String {
+    format!("{}#MEDIAINSIGHTS#{media}", tenant_pk(tenant))
+}
+
+/// GSI2 partition: an account's media insights by publishing time.
+pub fn media_insights_by_time(tenant: &TenantId, account: &AccountId) -> String {
+    format!("{}#MEDIAINSIGHTS", account_pk(tenant, account))
+}
+
+/// Where the account's profile and insights sync stands.
+pub fn sync_state(tenant: &TenantId, account: &AccountId) -> Key {
+    Key::new(account_pk(tenant, account), "SYNC")
 }
 
 /// When the account's last webhook arrived (kept apart from the account item, which

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod ai;
 pub mod erase;
 pub mod inbox;
+pub mod insights;
 pub mod keys;
 pub mod moderation;
 pub mod onboarding;
