@@ -1,6 +1,15 @@
 //! The simulator's configuration: app credentials and the knobs tests turn.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The settings `POST /_sim/config` may change while the simulator runs.
+pub const RUNTIME_SETTINGS: &[&str] = &[
+    "insights_lag_secs",
+    "retired_metrics",
+    "account_calls_per_hour",
+    "app_calls_per_hour",
+];
 
 /// How a simulator instance behaves. Every field has a default, so tests write
 /// `SimConfig { webhook_url: Some(url), ..SimConfig::default() }`.
@@ -54,6 +63,13 @@ pub struct SimConfig {
     pub echo_sent_messages: bool,
     /// The Graph version used in the URLs the simulator builds (`paging.next`).
     pub graph_version: String,
+    /// How long Meta takes to have insights: a media answers `{"data": []}` until it
+    /// is this old, and a day of account insights has data only this long after it
+    /// ended.
+    pub insights_lag_secs: i64,
+    /// Metric names Meta now refuses, on media and account insights alike (error 100,
+    /// as for any metric outside the allowed list).
+    pub retired_metrics: Vec<String>,
 }
 
 pub const DEFAULT_IG_APP_ID: &str = "1000000000000001";
@@ -96,6 +112,8 @@ impl Default for SimConfig {
             require_webhook_subscription: false,
             echo_sent_messages: false,
             graph_version: "v26.0".into(),
+            insights_lag_secs: 0,
+            retired_metrics: Vec::new(),
         }
     }
 }
@@ -108,6 +126,73 @@ impl SimConfig {
         }
         self
     }
+
+    /// This configuration with the run-time settings of `update` (a JSON object of any
+    /// of [`RUNTIME_SETTINGS`]) applied. Nothing changes unless every setting is valid.
+    pub fn updated(&self, update: &Value) -> Result<Self, String> {
+        let Value::Object(settings) = update else {
+            return Err(format!(
+                "the body must be a JSON object of settings ({})",
+                RUNTIME_SETTINGS.join(", ")
+            ));
+        };
+        let mut next = self.clone();
+        for (key, value) in settings {
+            match key.as_str() {
+                "insights_lag_secs" => {
+                    next.insights_lag_secs = value.as_i64().filter(|v| *v >= 0).ok_or_else(|| {
+                        format!("insights_lag_secs must be a whole number of seconds >= 0, got {value}")
+                    })?;
+                }
+                "retired_metrics" => {
+                    let names = value
+                        .as_array()
+                        .and_then(|items| {
+                            items.iter().map(Value::as_str).collect::<Option<Vec<_>>>()
+                        })
+                        .ok_or_else(|| {
+                            format!("retired_metrics must be an array of metric names, got {value}")
+                        })?;
+                    next.retired_metrics = metric_list(names)?;
+                }
+                "account_calls_per_hour" => {
+                    next.account_calls_per_hour = calls_per_hour(key, value)?
+                }
+                "app_calls_per_hour" => next.app_calls_per_hour = calls_per_hour(key, value)?,
+                other => {
+                    return Err(format!(
+                        "unknown setting `{other}` (settable: {})",
+                        RUNTIME_SETTINGS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+fn calls_per_hour(key: &str, value: &Value) -> Result<u32, String> {
+    value
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| format!("{key} must be a whole number of calls >= 1, got {value}"))
+}
+
+/// Metric names for `retired_metrics`: each one a metric the simulator knows, each
+/// once, in the given order.
+pub fn metric_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in names {
+        let name = raw.trim();
+        if !crate::routes::insights::is_known_metric(name) {
+            return Err(format!("retired_metrics: unknown metric `{raw}`"));
+        }
+        if !out.iter().any(|m| m == name) {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -128,5 +213,33 @@ mod tests {
         }
         .resolved();
         assert_eq!(explicit.webhook_secret, "other");
+    }
+
+    #[test]
+    fn run_time_updates_apply_only_valid_known_settings() {
+        let base = SimConfig::default();
+        let next = base
+            .updated(&serde_json::json!({
+                "insights_lag_secs": 3600,
+                "retired_metrics": ["reach", " views", "reach"],
+                "account_calls_per_hour": 10,
+            }))
+            .expect("valid");
+        assert_eq!(next.insights_lag_secs, 3600);
+        assert_eq!(next.retired_metrics, ["reach", "views"]);
+        assert_eq!(next.account_calls_per_hour, 10);
+        assert_eq!(next.app_calls_per_hour, base.app_calls_per_hour);
+        for bad in [
+            serde_json::json!({"insights_lag_secs": -1}),
+            serde_json::json!({"insights_lag_secs": 1.5}),
+            serde_json::json!({"retired_metrics": "reach"}),
+            serde_json::json!({"retired_metrics": ["reachh"]}),
+            serde_json::json!({"account_calls_per_hour": 0}),
+            serde_json::json!({"app_calls_per_hour": 5_000_000_000_u64}),
+            serde_json::json!({"publish_quota_total": 5}),
+            serde_json::json!([1]),
+        ] {
+            assert!(base.updated(&bad).is_err(), "{bad} is refused");
+        }
     }
 }

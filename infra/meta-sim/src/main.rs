@@ -6,6 +6,7 @@
 //! META_SIM_FB_APP_ID, META_SIM_FB_APP_SECRET, META_SIM_APP_NAME, META_SIM_WEBHOOK_URL,
 //! META_SIM_WEBHOOK_SECRET, META_SIM_CONTAINER_POLLS, META_SIM_PUBLISH_QUOTA,
 //! META_SIM_WEBHOOK_RETRIES, META_SIM_ECHO_SENT_MESSAGES, META_SIM_PUBLIC_MEDIA_HOSTS
+//! (comma-separated), META_SIM_INSIGHTS_LAG_SECS, META_SIM_RETIRED_METRICS
 //! (comma-separated).
 
 use meta_sim::{MetaSim, SimConfig};
@@ -19,6 +20,8 @@ enum CliError {
     MissingValue(&'static str),
     #[error("{name} must be a number, got `{value}`")]
     NotANumber { name: String, value: String },
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
     #[error("unknown argument `{0}` (usage: meta-sim [--port N])")]
     UnknownArgument(String),
 }
@@ -71,6 +74,24 @@ fn config_from_env(mut c: SimConfig) -> Result<SimConfig, CliError> {
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .collect();
+    }
+    if let Some(v) = var("META_SIM_INSIGHTS_LAG_SECS") {
+        c.insights_lag_secs = number("META_SIM_INSIGHTS_LAG_SECS", &v)?;
+        if c.insights_lag_secs < 0 {
+            return Err(CliError::Invalid {
+                name: "META_SIM_INSIGHTS_LAG_SECS",
+                reason: "must be >= 0".into(),
+            });
+        }
+    }
+    if let Some(v) = var("META_SIM_RETIRED_METRICS") {
+        c.retired_metrics = meta_sim::config::metric_list(
+            v.split(',').filter(|m| !m.trim().is_empty()),
+        )
+        .map_err(|reason| CliError::Invalid {
+            name: "META_SIM_RETIRED_METRICS",
+            reason,
+        })?;
     }
     Ok(c)
 }

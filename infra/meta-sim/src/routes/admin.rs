@@ -51,7 +51,7 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AdminError> {
 
 pub fn router() -> Router<App> {
     Router::new()
-        .route("/_sim/config", get(config))
+        .route("/_sim/config", get(config).post(set_config))
         .route("/_sim/clock", get(clock))
         .route("/_sim/clock/advance", post(clock_advance))
         .route("/_sim/clock/set", post(clock_set))
@@ -100,6 +100,19 @@ async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> Respons
 async fn config(State(app): State<App>) -> Json<Value> {
     let state = app.lock();
     Json(json!({"config": state.config, "base_url": state.base_url}))
+}
+
+/// `POST /_sim/config`: changes run-time settings (see
+/// [`crate::config::RUNTIME_SETTINGS`]); answers like `GET /_sim/config`.
+async fn set_config(State(app): State<App>, Json(body): Json<Value>) -> AdminResult {
+    let mut state = app.lock();
+    state.config = state
+        .config
+        .updated(&body)
+        .map_err(AdminError::BadRequest)?;
+    Ok(Json(
+        json!({"config": state.config, "base_url": state.base_url}),
+    ))
 }
 
 async fn clock(State(app): State<App>) -> Json<Value> {
@@ -433,24 +446,81 @@ async fn media(State(app): State<App>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SeedMedia {
     account_id: String,
     caption: Option<String>,
     media_type: Option<String>,
+    media_product_type: Option<String>,
+    /// Unix seconds; default now; never in the future.
+    published_at: Option<i64>,
 }
 
-/// `POST /_sim/media`: a post that already existed (not counted against the quota).
+/// Media types of a seeded post.
+const SEED_MEDIA_TYPES: &[&str] = &["IMAGE", "VIDEO", "CAROUSEL_ALBUM"];
+/// Product types of a seeded post.
+const SEED_PRODUCT_TYPES: &[&str] = &["FEED", "REELS", "STORY"];
+
+/// `POST /_sim/media`: a post that already existed (not counted against the quota),
+/// published now or at `published_at`, on the feed, as a reel or as a story.
 async fn seed_media(State(app): State<App>, Json(body): Json<Value>) -> AdminResult {
     let req: SeedMedia = parse(body)?;
+    let product = req
+        .media_product_type
+        .as_deref()
+        .unwrap_or("FEED")
+        .to_ascii_uppercase();
+    if !SEED_PRODUCT_TYPES.contains(&product.as_str()) {
+        return Err(AdminError::BadRequest(format!(
+            "media_product_type must be one of {}",
+            SEED_PRODUCT_TYPES.join(", ")
+        )));
+    }
+    let default_type = if product == "REELS" { "VIDEO" } else { "IMAGE" };
+    let media_type = req
+        .media_type
+        .as_deref()
+        .unwrap_or(default_type)
+        .to_ascii_uppercase();
+    if !SEED_MEDIA_TYPES.contains(&media_type.as_str()) {
+        return Err(AdminError::BadRequest(format!(
+            "media_type must be one of {}",
+            SEED_MEDIA_TYPES.join(", ")
+        )));
+    }
+    match (product.as_str(), media_type.as_str()) {
+        ("REELS", "VIDEO") | ("FEED", _) | ("STORY", "IMAGE" | "VIDEO") => {}
+        ("REELS", _) => {
+            return Err(AdminError::BadRequest("a reel has media_type VIDEO".into()));
+        }
+        _ => {
+            return Err(AdminError::BadRequest(
+                "a story has media_type IMAGE or VIDEO".into(),
+            ));
+        }
+    }
     let mut state = app.lock();
     let account = state
         .ig_user(&req.account_id)
         .map(|u| u.user_id.clone())
         .ok_or_else(|| AdminError::NotFound(format!("no Instagram account {}", req.account_id)))?;
-    let id = state.seed_media(
+    let now = state.now();
+    let published_at_ms = match req.published_at {
+        Some(secs) if secs > now.secs() => {
+            return Err(AdminError::BadRequest(format!(
+                "published_at must not be in the future (now is {})",
+                now.secs()
+            )));
+        }
+        Some(secs) => secs.saturating_mul(1000),
+        None => now.ms(),
+    };
+    let id = state.seed_media_at(
         &account,
         req.caption.as_deref(),
-        req.media_type.as_deref().unwrap_or("IMAGE"),
+        &media_type,
+        &product,
+        published_at_ms,
     );
     Ok(Json(json!({"id": id})))
 }

@@ -1,14 +1,19 @@
 //! Insights for media and accounts. Figures are plausible and deterministic: derived
 //! from the ids (and, where the simulator knows the truth, from state: a media's
 //! `comments` is its real comment count, `likes` equals its `like_count`). Metrics Meta
-//! removed (`impressions`, `plays`, `video_views`) fail with error 100, as in v22+.
+//! removed (`impressions`, `plays`, `video_views`) fail with error 100, as in v22+, and
+//! so do the metrics the configuration retires (`retired_metrics`).
+//!
+//! Data lags as on Meta (`insights_lag_secs`): a media too young, an expired story, or
+//! a range of days none of which has figures yet answers `{"data": []}`, never zeros.
 
 use super::publishing::{like_count, visible_media};
 use super::{Auth, Ctx, GraphResult};
 use crate::graph_error::GraphError;
 use crate::state::accounts::Capability;
 use crate::state::clock::graph_timestamp_of;
-use crate::state::{SimState, seed_of};
+use crate::state::publishing::Media;
+use crate::state::{Clock, SimState, seed_of};
 use serde_json::{Value, json};
 
 const DEPRECATED: &[&str] = &[
@@ -54,8 +59,28 @@ const DEMOGRAPHICS: &[&str] = &[
     "reached_audience_demographics",
 ];
 const PERIODS: &[&str] = &["day", "week", "days_28", "month", "lifetime"];
-const MAX_RANGE_SECS: i64 = 30 * 86_400;
+const DAY_SECS: i64 = 86_400;
+const MAX_RANGE_SECS: i64 = 30 * DAY_SECS;
+/// A story's insights expire with the story, 24 hours after it was published.
+const STORY_LIFETIME_SECS: i64 = DAY_SECS;
 
+/// Every metric name the simulator knows, served or refused (for `retired_metrics`).
+pub fn is_known_metric(name: &str) -> bool {
+    [
+        DEPRECATED,
+        MEDIA_METRICS,
+        REELS_METRICS,
+        STORY_METRICS,
+        TOTAL_VALUE_ONLY,
+        TIME_SERIES,
+        DEMOGRAPHICS,
+    ]
+    .iter()
+    .any(|list| list.contains(&name))
+}
+
+/// The metrics of `metric=`, in the request's order. A metric Meta removed in v22
+/// fails with its own message, naming it.
 fn metrics_param(ctx: &Ctx) -> Result<Vec<String>, GraphError> {
     let raw = ctx
         .params
@@ -74,6 +99,24 @@ fn metrics_param(ctx: &Ctx) -> Result<Vec<String>, GraphError> {
     Ok(metrics)
 }
 
+/// The metrics Meta still serves: `allowed` without the retired ones.
+fn served<'a>(allowed: &[&'a str], retired: &[String]) -> Vec<&'a str> {
+    allowed
+        .iter()
+        .copied()
+        .filter(|m| !retired.iter().any(|r| r == m))
+        .collect()
+}
+
+/// Refuses the first metric of the request outside `allowed` (unknown or retired),
+/// by its index in the request, as Meta does.
+fn check_names(metrics: &[String], allowed: &[&str]) -> Result<(), GraphError> {
+    match metrics.iter().position(|m| !allowed.contains(&m.as_str())) {
+        Some(i) => Err(unknown_metric(i, allowed)),
+        None => Ok(()),
+    }
+}
+
 fn unknown_metric(i: usize, allowed: &[&str]) -> GraphError {
     GraphError::param(format!(
         "metric[{i}] must be one of the following values: {}",
@@ -82,7 +125,7 @@ fn unknown_metric(i: usize, allowed: &[&str]) -> GraphError {
 }
 
 /// A stable figure in `lo..lo+span` for (`id`, `salt`).
-fn figure(id: &str, salt: &str, lo: u64, span: u64) -> u64 {
+pub fn figure(id: &str, salt: &str, lo: u64, span: u64) -> u64 {
     lo + seed_of(&format!("{id}/{salt}")) % span.max(1)
 }
 
@@ -92,6 +135,16 @@ fn title(metric: &str) -> String {
         first.make_ascii_uppercase();
     }
     t
+}
+
+/// Whether Meta has insights for `media` at `now`: not before it is
+/// `lag_secs` old, and for a story not once it has expired (24 h).
+pub fn media_has_insights(media: &Media, now: Clock, lag_secs: i64) -> bool {
+    let age_ms = now.ms() - media.published_at_ms;
+    if age_ms < lag_secs.saturating_mul(1000) {
+        return false;
+    }
+    !(media.media_product_type == "STORY" && age_ms >= STORY_LIFETIME_SECS * 1000)
 }
 
 /// `GET /<media_id>/insights?metric=...`.
@@ -105,6 +158,11 @@ pub fn media(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, media_id: &str) -
         "STORY" => allowed.extend(STORY_METRICS),
         _ => {}
     }
+    let allowed = served(&allowed, &state.config.retired_metrics);
+    check_names(&metrics, &allowed)?;
+    if !media_has_insights(&media, ctx.now, state.config.insights_lag_secs) {
+        return Ok(json!({"data": []}));
+    }
     let views = figure(media_id, "views", 200, 5000);
     let reach = views * figure(media_id, "reach", 55, 35) / 100;
     let likes = like_count(media_id);
@@ -117,10 +175,7 @@ pub fn media(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, media_id: &str) -
     let shares = figure(media_id, "shares", 0, 40);
     let avg_watch_ms = figure(media_id, "watch", 2500, 9000);
     let mut data = Vec::new();
-    for (i, m) in metrics.iter().enumerate() {
-        if !allowed.contains(&m.as_str()) {
-            return Err(unknown_metric(i, &allowed));
-        }
+    for m in &metrics {
         let value = match m.as_str() {
             "views" => views,
             "reach" => reach,
@@ -145,20 +200,69 @@ pub fn media(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, media_id: &str) -
     Ok(json!({"data": data}))
 }
 
-fn unix_param(ctx: &Ctx, name: &str) -> Result<Option<i64>, GraphError> {
+pub fn unix_param(ctx: &Ctx, name: &str) -> Result<Option<i64>, GraphError> {
     match ctx.params.str(name) {
         None => Ok(None),
         Some(raw) => raw
+            .trim()
             .parse::<i64>()
             .map(Some)
             .map_err(|_| GraphError::param(format!("Param {name} must be a unix timestamp"))),
     }
 }
 
+/// The UTC days `[d*86400, (d+1)*86400)` that overlap `[since, until)`.
+pub fn days_of_range(since: i64, until: i64) -> std::ops::Range<i64> {
+    if until <= since {
+        return 0..0;
+    }
+    since.div_euclid(DAY_SECS)..(until - 1).div_euclid(DAY_SECS) + 1
+}
+
+/// Whether Meta has the figures of day `day` at `now`: once the day is over and the
+/// insights lag has passed.
+pub fn day_has_data(day: i64, now: Clock, lag_secs: i64) -> bool {
+    now.ms() >= ((day + 1) * DAY_SECS).saturating_add(lag_secs) * 1000
+}
+
+/// One account metric's figure for one UTC day: stable, so every read agrees and a
+/// range's total is the sum of its days.
+pub fn daily_figure(account: &str, metric: &str, day: i64) -> u64 {
+    figure(account, &format!("{metric}/{day}"), 10, 400)
+}
+
+/// Keys of a demographic breakdown.
+fn breakdown_keys(breakdown: &str) -> Result<&'static [&'static str], GraphError> {
+    Ok(match breakdown {
+        "age" => &["18-24", "25-34", "35-44", "45-54", "55-64", "65+"],
+        "gender" => &["F", "M", "U"],
+        "country" => &["US", "DE", "GB", "BR", "IN"],
+        "city" => &["London, England", "Berlin, Berlin", "New York, New York"],
+        other => {
+            return Err(GraphError::param(format!(
+                "Param breakdown must be one of {{age, city, country, gender}} - got \"{other}\""
+            )));
+        }
+    })
+}
+
 /// `GET /<IG_ID>/insights?metric=...&period=day&metric_type=total_value`.
+///
+/// Day metrics cover the UTC days overlapping `[since, until)` (default: the two days
+/// before now). Only days that are over, plus the insights lag, have figures: totals
+/// sum those days, time series list them, and with none the answer is
+/// `{"data": []}`. Demographics do not depend on the days.
 pub fn account(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) -> GraphResult {
     auth.require(Capability::Insights)?;
     let metrics = metrics_param(ctx)?;
+    let all: Vec<&str> = TOTAL_VALUE_ONLY
+        .iter()
+        .chain(TIME_SERIES)
+        .chain(DEMOGRAPHICS)
+        .copied()
+        .collect();
+    let allowed = served(&all, &state.config.retired_metrics);
+    check_names(&metrics, &allowed)?;
     let period = ctx
         .params
         .nonempty("period")
@@ -170,9 +274,9 @@ pub fn account(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) 
         )));
     }
     let total_value = ctx.params.str("metric_type").as_deref() == Some("total_value");
-    let now_secs = ctx.now.secs();
-    let until = unix_param(ctx, "until")?.unwrap_or(now_secs);
-    let since = unix_param(ctx, "since")?.unwrap_or(until - 2 * 86_400);
+    let now = ctx.now;
+    let until = unix_param(ctx, "until")?.unwrap_or(now.secs());
+    let since = unix_param(ctx, "since")?.unwrap_or(until - 2 * DAY_SECS);
     if since > until {
         return Err(GraphError::param("since must be before until"));
     }
@@ -182,19 +286,9 @@ pub fn account(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) 
         ));
     }
     let followers = state.ig_user(account).map_or(0, |u| u.followers_count);
-    let allowed: Vec<&str> = TOTAL_VALUE_ONLY
-        .iter()
-        .chain(TIME_SERIES)
-        .chain(DEMOGRAPHICS)
-        .copied()
-        .collect();
-    let days: Vec<i64> = (since.div_euclid(86_400)..=until.div_euclid(86_400)).collect();
-    let mut data = Vec::new();
-    for (i, m) in metrics.iter().enumerate() {
+    let mut breakdown: Option<(String, &[&str])> = None;
+    for m in &metrics {
         let name = m.as_str();
-        if !allowed.contains(&name) {
-            return Err(unknown_metric(i, &allowed));
-        }
         if (TOTAL_VALUE_ONLY.contains(&name) || DEMOGRAPHICS.contains(&name)) && !total_value {
             return Err(GraphError::param(format!(
                 "The following metrics ({name}) should be specified with parameter metric_type=total_value"
@@ -205,16 +299,8 @@ pub fn account(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) 
                 "The metric {name} is only available for accounts with at least 100 followers"
             )));
         }
-        let mut item = json!({
-            "name": name,
-            "period": period,
-            "title": title(name),
-            "description": format!("The {} of the account.", name.replace('_', " ")),
-            "id": format!("{account}/insights/{name}/{period}"),
-        });
-        let daily = |day: i64| figure(account, &format!("{name}/{day}"), 10, 400);
-        if DEMOGRAPHICS.contains(&name) {
-            let breakdown = ctx.params.nonempty("breakdown").ok_or_else(|| {
+        if DEMOGRAPHICS.contains(&name) && breakdown.is_none() {
+            let b = ctx.params.nonempty("breakdown").ok_or_else(|| {
                 GraphError::param("The parameter breakdown is required for demographics")
             })?;
             if ctx.params.nonempty("timeframe").is_none() {
@@ -222,37 +308,95 @@ pub fn account(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) 
                     "The parameter timeframe is required for demographics",
                 ));
             }
-            let keys: &[&str] = match breakdown.as_str() {
-                "age" => &["18-24", "25-34", "35-44", "45-54", "55-64", "65+"],
-                "gender" => &["F", "M", "U"],
-                "country" => &["US", "DE", "GB", "BR", "IN"],
-                "city" => &["London, England", "Berlin, Berlin", "New York, New York"],
-                other => {
-                    return Err(GraphError::param(format!(
-                        "Param breakdown must be one of {{age, city, country, gender}} - got \"{other}\""
-                    )));
-                }
-            };
+            let keys = breakdown_keys(&b)?;
+            breakdown = Some((b, keys));
+        }
+    }
+    let lag = state.config.insights_lag_secs;
+    let days: Vec<i64> = days_of_range(since, until)
+        .filter(|d| day_has_data(*d, now, lag))
+        .collect();
+    let mut data = Vec::new();
+    for m in &metrics {
+        let name = m.as_str();
+        let mut item = json!({
+            "name": name,
+            "period": period,
+            "title": title(name),
+            "description": format!("The {} of the account.", name.replace('_', " ")),
+            "id": format!("{account}/insights/{name}/{period}"),
+        });
+        if DEMOGRAPHICS.contains(&name) {
+            let (b, keys) = breakdown
+                .as_ref()
+                .expect("demographics were validated with their breakdown");
             let results: Vec<Value> = keys
                 .iter()
                 .map(|k| json!({"dimension_values": [k], "value": figure(account, &format!("{name}/{k}"), 1, followers / 3 + 1)}))
                 .collect();
             item["total_value"] =
-                json!({"breakdowns": [{"dimension_keys": [breakdown], "results": results}]});
+                json!({"breakdowns": [{"dimension_keys": [b], "results": results}]});
+        } else if days.is_empty() {
+            // No figures yet: Meta leaves the metric out rather than answer zeros.
+            continue;
         } else if total_value {
-            let sum: u64 = days.iter().map(|d| daily(*d)).sum();
+            let sum: u64 = days.iter().map(|d| daily_figure(account, name, *d)).sum();
             item["total_value"] = json!({"value": sum});
         } else {
             let values: Vec<Value> = days
                 .iter()
-                .skip(1)
-                .map(
-                    |d| json!({"value": daily(*d), "end_time": graph_timestamp_of(d * 86_400_000)}),
-                )
+                .map(|d| {
+                    json!({
+                        "value": daily_figure(account, name, *d),
+                        "end_time": graph_timestamp_of((d + 1) * DAY_SECS * 1000),
+                    })
+                })
                 .collect();
             item["values"] = json!(values);
         }
         data.push(item);
     }
     Ok(json!({"data": data}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: i64 = 20_000; // a UTC day number
+
+    #[test]
+    fn a_range_ending_at_midnight_does_not_count_the_next_day() {
+        let days: Vec<i64> = days_of_range(D * DAY_SECS, (D + 2) * DAY_SECS).collect();
+        assert_eq!(days, [D, D + 1]);
+        let partial: Vec<i64> = days_of_range(D * DAY_SECS + 5, (D + 1) * DAY_SECS + 1).collect();
+        assert_eq!(partial, [D, D + 1]);
+        assert_eq!(days_of_range(D * DAY_SECS, D * DAY_SECS).count(), 0);
+    }
+
+    #[test]
+    fn a_day_has_data_once_it_is_over_and_the_lag_has_passed() {
+        let end = (D + 1) * DAY_SECS;
+        assert!(!day_has_data(D, Clock::at_secs(end - 1), 0));
+        assert!(day_has_data(D, Clock::at_secs(end), 0));
+        assert!(!day_has_data(D, Clock::at_secs(end + 3599), 3600));
+        assert!(day_has_data(D, Clock::at_secs(end + 3600), 3600));
+    }
+
+    #[test]
+    fn retired_metrics_leave_the_allowed_list_and_are_refused_by_index() {
+        let allowed = served(MEDIA_METRICS, &["reach".to_owned()]);
+        assert!(!allowed.contains(&"reach"));
+        let err = check_names(&["views".into(), "reach".into()], &allowed).expect_err("refused");
+        assert!(err.message.starts_with("(#100) metric[1] must be one of"));
+        assert!(!err.message.contains("reach"), "{}", err.message);
+    }
+
+    #[test]
+    fn known_metrics_cover_served_and_deprecated_names() {
+        assert!(is_known_metric("reach"));
+        assert!(is_known_metric("impressions"));
+        assert!(is_known_metric("follower_demographics"));
+        assert!(!is_known_metric("reachh"));
+    }
 }

@@ -82,7 +82,10 @@ impl WebhookSettings {
 }
 
 pub struct SimState {
+    /// The configuration in force (run-time settings of `POST /_sim/config` included).
     pub config: SimConfig,
+    /// The configuration the simulator started with, which a reset restores.
+    start_config: SimConfig,
     pub base_url: String,
     pub clock: SimClock,
     pub ig_users: Vec<IgUser>,
@@ -113,6 +116,7 @@ impl SimState {
     pub fn new(config: SimConfig, base_url: String) -> Self {
         let webhook = WebhookSettings::from_config(&config);
         Self {
+            start_config: config.clone(),
             config,
             base_url,
             clock: SimClock::default(),
@@ -140,11 +144,12 @@ impl SimState {
         }
     }
 
-    /// Clears all data and settings back to the configuration. The clock keeps its
+    /// Clears all data and settings back to the configuration the simulator started
+    /// with (run-time changes of `POST /_sim/config` included). The clock keeps its
     /// reading: simulated time never runs backwards.
     pub fn reset(&mut self) {
         let clock = std::mem::take(&mut self.clock);
-        *self = Self::new(self.config.clone(), self.base_url.clone());
+        *self = Self::new(self.start_config.clone(), self.base_url.clone());
         self.clock = clock;
     }
 
@@ -361,29 +366,57 @@ impl SimState {
         )
     }
 
-    /// Adds a published media directly (seeded posts and comment webhooks need one).
+    /// Adds a published media directly, now (comment webhooks need one).
     pub fn seed_media(
         &mut self,
         account_id: &str,
         caption: Option<&str>,
         media_type: &str,
     ) -> String {
+        let now = self.now().ms();
+        self.seed_media_at(account_id, caption, media_type, "FEED", now)
+    }
+
+    /// Adds a media that already existed: published at `published_at_ms` (which may
+    /// lie in the past) as `media_product_type` (`FEED`, `REELS` or `STORY`). It does
+    /// not count against the publishing quota.
+    pub fn seed_media_at(
+        &mut self,
+        account_id: &str,
+        caption: Option<&str>,
+        media_type: &str,
+        media_product_type: &str,
+        published_at_ms: i64,
+    ) -> String {
         let id = ids::media_id();
-        let now = self.now();
         let code = ids::shortcode();
+        let permalink = match media_product_type {
+            "REELS" => format!("https://www.instagram.com/reel/{code}/"),
+            "STORY" => {
+                let username = self
+                    .ig_user(account_id)
+                    .map(|u| u.username.clone())
+                    .unwrap_or_default();
+                format!("https://www.instagram.com/stories/{username}/{id}/")
+            }
+            _ => format!("https://www.instagram.com/p/{code}/"),
+        };
+        let extension = if media_type == "VIDEO" { "mp4" } else { "jpg" };
         self.media.push(Media {
             id: id.clone(),
             account_id: account_id.to_owned(),
             media_type: media_type.to_owned(),
-            media_product_type: "FEED".into(),
+            media_product_type: media_product_type.to_owned(),
             caption: caption.map(str::to_owned),
             alt_text: None,
-            media_url: Some(format!("https://scontent.cdninstagram.com/v/{id}.jpg")),
-            permalink: format!("https://www.instagram.com/p/{code}/"),
+            media_url: Some(format!(
+                "https://scontent.cdninstagram.com/v/{id}.{extension}"
+            )),
+            permalink,
             children: Vec::new(),
             parent: None,
             container_id: None,
-            published_at_ms: now.ms(),
+            published_at_ms,
             comment_enabled: true,
             counts_toward_quota: false,
         });

@@ -1,0 +1,439 @@
+//! Insights as Meta serves them (lag, empty data, retired metrics, UTC days), the Page
+//! profile, media listings by time, seeded history, run-time configuration, and the
+//! usage these calls add up to.
+
+mod common;
+
+use common::{Sim, err};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400;
+
+/// `POST /_sim/config` as sent, whatever it answers.
+async fn post_config(sim: &Sim, body: Value) -> (u16, Value) {
+    let res = sim
+        .http
+        .post(sim.url("/_sim/config"))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin call answers");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("JSON body"))
+}
+
+async fn now(sim: &Sim) -> i64 {
+    sim.admin_get("/_sim/clock").await["now"]
+        .as_i64()
+        .expect("now")
+}
+
+/// Moves the clock to `hours` past the next UTC midnight; answers the new day number.
+async fn next_day_at(sim: &Sim, hours: i64) -> i64 {
+    let day = now(sim).await.div_euclid(DAY) + 1;
+    sim.admin("/_sim/clock/set", json!({"now": day * DAY + hours * 3600}))
+        .await;
+    day
+}
+
+async fn seed(sim: &Sim, body: Value) -> String {
+    sim.admin("/_sim/media", body).await["id"]
+        .as_str()
+        .expect("media id")
+        .to_owned()
+}
+
+fn message(v: &Value) -> &str {
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {v}"))
+}
+
+/// The `total_value.value` of each metric of an account insights answer, by name.
+fn totals(v: &Value) -> Vec<(String, u64)> {
+    v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {v}"))
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().expect("name").to_owned(),
+                m["total_value"]["value"].as_u64().expect("total"),
+            )
+        })
+        .collect()
+}
+
+// ----- 1. run-time configuration -----
+
+#[tokio::test]
+async fn run_time_config_changes_settings_refuses_bad_ones_and_reset_restores_the_start() {
+    let sim = Sim::start().await;
+    let before = sim.admin_get("/_sim/config").await;
+    assert_eq!(before["config"]["insights_lag_secs"], 0);
+    assert_eq!(before["config"]["retired_metrics"], json!([]));
+
+    let (status, answer) = post_config(
+        &sim,
+        json!({
+            "insights_lag_secs": 7200,
+            "retired_metrics": ["reach", "shares"],
+            "account_calls_per_hour": 10,
+            "app_calls_per_hour": 20,
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["config"]["insights_lag_secs"], 7200);
+    assert_eq!(
+        answer["config"]["retired_metrics"],
+        json!(["reach", "shares"])
+    );
+    assert_eq!(answer["config"]["account_calls_per_hour"], 10);
+    assert_eq!(answer["config"]["app_calls_per_hour"], 20);
+    assert_eq!(answer["base_url"], sim.sim.base_url());
+    assert_eq!(
+        sim.admin_get("/_sim/config").await,
+        answer,
+        "GET shows the same"
+    );
+
+    for (body, names) in [
+        (json!({"insights_lag_secs": -1}), "insights_lag_secs"),
+        (json!({"insights_lag_secs": "60"}), "insights_lag_secs"),
+        (json!({"retired_metrics": "reach"}), "retired_metrics"),
+        (json!({"retired_metrics": ["not_a_metric"]}), "not_a_metric"),
+        (
+            json!({"account_calls_per_hour": 0}),
+            "account_calls_per_hour",
+        ),
+        (json!({"app_calls_per_hour": -5}), "app_calls_per_hour"),
+        (
+            json!({"insights_lag_secs": 5, "publish_quota_total": 1}),
+            "publish_quota_total",
+        ),
+        (json!(["insights_lag_secs"]), "JSON object"),
+    ] {
+        let (status, refused) = post_config(&sim, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        let text = refused["error"].as_str().expect("admin error text");
+        assert!(text.contains(names), "{body}: the error names it: {text}");
+    }
+    assert_eq!(
+        sim.admin_get("/_sim/config").await,
+        answer,
+        "a refused update changes nothing, not even its valid settings"
+    );
+
+    sim.admin("/_sim/reset", json!({})).await;
+    assert_eq!(
+        sim.admin_get("/_sim/config").await,
+        before,
+        "a reset restores the configuration the simulator started with"
+    );
+}
+
+// ----- 4. retired and deprecated metrics -----
+
+#[tokio::test]
+async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_index() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let media = seed(&sim, json!({"account_id": account})).await;
+    let ok = sim
+        .get(
+            &sim.ig(&format!("/{media}/insights?metric=views,reach,shares")),
+            &token,
+        )
+        .await;
+    assert_eq!(ok.0, 200, "served before Meta retires them: {}", ok.1);
+
+    sim.admin(
+        "/_sim/config",
+        json!({"retired_metrics": ["reach", "shares"]}),
+    )
+    .await;
+    let (status, body) = sim
+        .get(
+            &sim.ig(&format!("/{media}/insights?metric=views,shares,reach")),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(err(&body), (100, None));
+    assert_eq!(body["error"]["type"], "OAuthException");
+    assert_eq!(
+        message(&body),
+        "(#100) metric[1] must be one of the following values: views, likes, comments, \
+         saved, total_interactions, follows, profile_visits, profile_activity"
+    );
+
+    let (status, body) = sim
+        .get(
+            &sim.ig(&format!(
+                "/{account}/insights?metric=views,accounts_engaged,reach&period=day&metric_type=total_value"
+            )),
+            &token,
+        )
+        .await;
+    assert_eq!((status, err(&body)), (400, (100, None)), "{body}");
+    let text = message(&body);
+    assert!(
+        text.starts_with("(#100) metric[2] must be one of the following values: views, "),
+        "{text}"
+    );
+    let listed: Vec<&str> = text
+        .rsplit_once(": ")
+        .map(|(_, list)| list.split(", ").collect())
+        .unwrap_or_default();
+    assert!(
+        listed.contains(&"views") && listed.contains(&"saves"),
+        "{text}"
+    );
+    assert!(
+        !listed.contains(&"reach") && !listed.contains(&"shares"),
+        "the allowed list leaves the retired metrics out: {text}"
+    );
+
+    sim.admin("/_sim/config", json!({"retired_metrics": []}))
+        .await;
+    let (status, _) = sim
+        .get(&sim.ig(&format!("/{media}/insights?metric=reach")), &token)
+        .await;
+    assert_eq!(status, 200, "served again once no longer retired");
+}
+
+#[tokio::test]
+async fn deprecated_metrics_keep_their_message_naming_the_metric() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let media = seed(&sim, json!({"account_id": account})).await;
+    for (url, old) in [
+        (
+            sim.ig(&format!("/{media}/insights?metric=views,impressions")),
+            "impressions",
+        ),
+        (sim.ig(&format!("/{media}/insights?metric=plays")), "plays"),
+        (
+            sim.ig(&format!(
+                "/{account}/insights?metric=video_views&period=day&metric_type=total_value"
+            )),
+            "video_views",
+        ),
+    ] {
+        let (status, body) = sim.get(&url, &token).await;
+        assert_eq!((status, err(&body)), (400, (100, None)), "{body}");
+        assert_eq!(
+            message(&body),
+            format!(
+                "(#100) Starting from v22.0, the metric {old} is no longer supported. Use views instead."
+            )
+        );
+    }
+}
+
+// ----- 2. media insights: lag and expired stories -----
+
+#[tokio::test]
+async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    sim.admin("/_sim/config", json!({"insights_lag_secs": 3600}))
+        .await;
+    let media = seed(&sim, json!({"account_id": account})).await;
+    let url = sim.ig(&format!("/{media}/insights?metric=views,likes,comments"));
+    let (status, young) = sim.get(&url, &token).await;
+    assert_eq!(
+        (status, young),
+        (200, json!({"data": []})),
+        "no data, not zeros"
+    );
+
+    sim.advance(3599).await;
+    assert_eq!(sim.get(&url, &token).await.1, json!({"data": []}));
+    sim.advance(1).await;
+    let (status, ready) = sim.get(&url, &token).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = ready["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(names, ["views", "likes", "comments"]);
+    assert!(
+        ready["data"][0]["values"][0]["value"]
+            .as_u64()
+            .is_some_and(|v| v > 0)
+    );
+
+    // An old post seeded in the past has its data at once.
+    let old = seed(
+        &sim,
+        json!({"account_id": account, "published_at": now(&sim).await - 2 * DAY}),
+    )
+    .await;
+    let (_, old_data) = sim
+        .get(&sim.ig(&format!("/{old}/insights?metric=reach")), &token)
+        .await;
+    assert_eq!(old_data["data"][0]["name"], "reach", "{old_data}");
+}
+
+#[tokio::test]
+async fn story_insights_expire_after_24_hours() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let story = seed(
+        &sim,
+        json!({"account_id": account, "media_product_type": "STORY"}),
+    )
+    .await;
+    let url = sim.ig(&format!(
+        "/{story}/insights?metric=reach,replies,navigation"
+    ));
+    let (status, live) = sim.get(&url, &token).await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["data"].as_array().map(Vec::len), Some(3));
+
+    sim.advance(DAY - 1).await;
+    assert_eq!(
+        sim.get(&url, &token).await.1["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    sim.advance(1).await;
+    assert_eq!(sim.get(&url, &token).await, (200, json!({"data": []})));
+
+    // A feed post of the same age keeps its insights.
+    let post = seed(
+        &sim,
+        json!({"account_id": account, "published_at": now(&sim).await - 3 * DAY}),
+    )
+    .await;
+    let (_, kept) = sim
+        .get(&sim.ig(&format!("/{post}/insights?metric=reach")), &token)
+        .await;
+    assert_eq!(kept["data"].as_array().map(Vec::len), Some(1), "{kept}");
+}
+
+// ----- 3. account insights: UTC days, lag, totals -----
+
+#[tokio::test]
+async fn account_days_have_data_only_once_over_and_the_lag_has_passed() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let today = next_day_at(&sim, 1).await;
+    let url = |since: i64, until: i64| {
+        sim.ig(&format!(
+            "/{account}/insights?metric=views,reach&period=day&metric_type=total_value&since={since}&until={until}"
+        ))
+    };
+    let yesterday = url((today - 1) * DAY, today * DAY);
+    let today_only = url(today * DAY, (today + 1) * DAY);
+
+    let (status, body) = sim.get(&today_only, &token).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"data": []})),
+        "today is not over: no data, even with until in the future"
+    );
+    let (status, body) = sim.get(&yesterday, &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(totals(&body).len(), 2, "lag 0: a finished day has data");
+
+    sim.admin("/_sim/config", json!({"insights_lag_secs": 2 * 3600}))
+        .await;
+    assert_eq!(
+        sim.get(&yesterday, &token).await.1,
+        json!({"data": []}),
+        "an hour after midnight, a two-hour lag hides yesterday"
+    );
+    sim.advance(3599).await;
+    assert_eq!(sim.get(&yesterday, &token).await.1, json!({"data": []}));
+    sim.advance(1).await;
+    let (_, ready) = sim.get(&yesterday, &token).await;
+    assert_eq!(totals(&ready).len(), 2, "{ready}");
+
+    // Time series list only the days with data, each ending at its UTC midnight.
+    let series = sim
+        .get(
+            &sim.ig(&format!(
+                "/{account}/insights?metric=reach&period=day&since={}&until={}",
+                (today - 3) * DAY,
+                (today + 1) * DAY
+            )),
+            &token,
+        )
+        .await
+        .1;
+    let ends: Vec<&str> = series["data"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("values: {series}"))
+        .iter()
+        .filter_map(|v| v["end_time"].as_str())
+        .collect();
+    assert_eq!(ends.len(), 3, "three finished days, not today: {series}");
+    assert!(
+        ends.iter().all(|e| e.ends_with("T00:00:00+0000")),
+        "{ends:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_range_total_is_the_sum_of_its_days_and_reads_agree() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let today = next_day_at(&sim, 6).await;
+    let metrics = "views,reach,accounts_engaged";
+    let total = |since: i64, until: i64| {
+        sim.ig(&format!(
+            "/{account}/insights?metric={metrics}&period=day&metric_type=total_value&since={since}&until={until}"
+        ))
+    };
+    // Seven days ending at midnight: the range does not reach into today.
+    let week = total((today - 7) * DAY, today * DAY);
+    let (status, first) = sim.get(&week, &token).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(sim.get(&week, &token).await.1, first, "two reads agree");
+    let mut sums = [0_u64; 3];
+    for d in today - 7..today {
+        let (_, day) = sim.get(&total(d * DAY, (d + 1) * DAY), &token).await;
+        for (i, (_, v)) in totals(&day).into_iter().enumerate() {
+            sums[i] += v;
+        }
+    }
+    let week_totals: Vec<u64> = totals(&first).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(week_totals, sums, "the week's total is the sum of its days");
+
+    // A time series of the same week lists seven days adding up to the total.
+    let (_, series) = sim
+        .get(
+            &sim.ig(&format!(
+                "/{account}/insights?metric=reach&period=day&since={}&until={}",
+                (today - 7) * DAY,
+                today * DAY
+            )),
+            &token,
+        )
+        .await;
+    let values: Vec<u64> = series["data"][0]["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(|v| v["value"].as_u64())
+        .collect();
+    assert_eq!(values.len(), 7);
+    assert_eq!(values.iter().sum::<u64>(), week_totals[1]);
+
+    // Until in the future is accepted; those days have no data yet.
+    let ahead = total((today - 7) * DAY, (today + 5) * DAY);
+    let (status, ahead) = sim.get(&ahead, &token).await;
+    assert_eq!(status, 200, "{ahead}");
+    assert_eq!(totals(&ahead), totals(&first));
+    // More than 30 days apart is still refused.
+    let (status, too_long) = sim
+        .get(&total((today - 31) * DAY, today * DAY), &token)
+        .await;
+    assert_eq!((status, err(&too_long).0), (400, 100));
+}
