@@ -121,6 +121,32 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("PATCH", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
     ("DELETE", "/v1/posts/{post_id}", Need::Tenant(Role::Manager)),
     ("POST", "/v1/media", Need::Tenant(Role::Manager)),
+    (
+        "GET",
+        "/v1/accounts/{account_id}/profile",
+        Need::Tenant(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/v1/accounts/{account_id}/insights",
+        Need::Tenant(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/v1/accounts/{account_id}/insights.csv",
+        Need::Tenant(Role::Viewer),
+    ),
+    // Reading numbers is a viewer's work; the refresh is rate limited per account.
+    (
+        "POST",
+        "/v1/accounts/{account_id}/insights/refresh",
+        Need::Tenant(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/v1/media/{media_id}/insights",
+        Need::Tenant(Role::Viewer),
+    ),
     ("GET", "/v1/comments", Need::Tenant(Role::Viewer)),
     (
         "GET",

@@ -94,6 +94,9 @@ pub struct App {
     pub publishing: relay::publishing::run::Settings,
     /// The bucket people upload post media into.
     pub uploads: relay::media::MediaBucket,
+    /// The sync function's queue: on-demand profile and insights refreshes.
+    pub sync: JobQueue,
+    pub syncing: relay::insights::sync::Settings,
 }
 
 impl App {
@@ -108,6 +111,7 @@ impl App {
         let media = MediaProbe::from_vars(&vars)?;
         let publishing = relay::publishing::run::Settings::from_vars(&vars);
         let uploads = relay::media::MediaBucket::from_vars(&vars, sdk);
+        let syncing = relay::insights::sync::Settings::from_vars(&vars);
         vars.finish()?;
         let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
         let missing = |var: &str| {
@@ -125,6 +129,11 @@ impl App {
             .publish
             .clone()
             .ok_or_else(|| missing("RELAY_PUBLISH_QUEUE_URL"))?;
+        let sync = config
+            .queues
+            .sync
+            .clone()
+            .ok_or_else(|| missing("RELAY_SYNC_QUEUE_URL"))?;
         let base = relay::tokens::public_base_url(&vars)
             .ok_or_else(|| missing(relay::tokens::PUBLIC_BASE_URL))?;
         let links = OnboardingLinks::new(&secrets.oauth_state_key, base);
@@ -147,6 +156,8 @@ impl App {
             publish: JobQueue::new(aws_sdk_sqs::Client::new(sdk), publish),
             publishing,
             uploads,
+            sync: JobQueue::new(aws_sdk_sqs::Client::new(sdk), sync),
+            syncing,
         })
     }
 }

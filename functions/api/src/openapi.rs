@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    accounts, audit, comments, inbox, keys, knowledge, operator, posts, tenant, uploads,
+    accounts, audit, comments, inbox, insights, keys, knowledge, operator, posts, tenant, uploads,
 };
 use crate::{problem, views};
 
@@ -33,7 +33,7 @@ impl Modify for BearerKeys {
     info(
         title = "Relay management API",
         version = "1",
-        description = "The team's way into Relay: accounts, inbox, AI drafts and knowledge, comments, scheduled posts, audit trail, keys; and the operators' routes. Errors are application/problem+json (RFC 9457)."
+        description = "The team's way into Relay: accounts, inbox, AI drafts and knowledge, comments, scheduled posts, profile and insights, audit trail, keys; and the operators' routes. Errors are application/problem+json (RFC 9457)."
     ),
     modifiers(&BearerKeys),
     security(("api_key" = [])),
@@ -45,6 +45,7 @@ impl Modify for BearerKeys {
         comments::list, comments::show, comments::act,
         posts::list, posts::create, posts::show, posts::change, posts::cancel,
         uploads::create,
+        insights::profile, insights::account, insights::media, insights::refresh, insights::csv,
         audit::list, audit::verify,
         keys::list, keys::create, keys::revoke, tenant::erase,
         operator::list_tenants, operator::create_tenant, operator::create_owner_key,

@@ -508,7 +508,8 @@ pub struct PostView {
     /// Why it will not go out and what to do; null unless it failed.
     pub failure: Option<FailureView>,
     pub published_at: Option<i64>,
-    /// The post's insights; null until Relay reads them.
+    /// Where its insights are read (`/v1/media/{media_id}/insights`), once an Instagram
+    /// post is published; null before, and for Page posts.
     pub insights: Option<String>,
     /// The key that scheduled it (`user:key_...`).
     pub created_by: String,
@@ -537,6 +538,18 @@ pub struct FailureView {
     pub at: i64,
 }
 
+/// Where a published Instagram post's insights are read (Page posts have none here).
+fn insights_link(p: &Post) -> Option<String> {
+    use relay::publishing::PostContent as C;
+    let instagram = matches!(
+        p.content,
+        C::Image { .. } | C::Reel { .. } | C::Carousel { .. } | C::Story { .. }
+    );
+    let media = p.progress.media_id.as_deref()?;
+    (instagram && p.status == relay::publishing::PostStatus::Published)
+        .then(|| format!("/v1/media/{media}/insights"))
+}
+
 impl PostView {
     pub fn of(p: &Post) -> PostView {
         PostView {
@@ -560,7 +573,7 @@ impl PostView {
                 at: f.at,
             }),
             published_at: p.published_at,
-            insights: None,
+            insights: insights_link(p),
             created_by: p.created_by.clone(),
             created_at: p.created_at,
             updated_at: p.updated_at,

@@ -101,6 +101,8 @@ impl World {
             settings,
             media: api::media::MediaProbe::new(std::time::Duration::from_secs(2)),
             uploads: relay::media::MediaBucket::new(&p.aws.sdk, p.aws.media_bucket.clone()),
+            sync: JobQueue::new(p.aws.sqs(), p.aws.queues.sync.clone()),
+            syncing: relay::insights::sync::Settings::default(),
         });
         let router = api::router(app.clone());
         let authorizer = authorizer::Authorizer::new(p.store.clone(), clock);

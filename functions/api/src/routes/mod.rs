@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod comments;
 pub mod inbox;
+pub mod insights;
 pub mod keys;
 pub mod knowledge;
 pub mod operator;
@@ -41,6 +42,14 @@ pub fn router() -> Router<Arc<App>> {
             "/v1/accounts/{account_id}/settings",
             patch(accounts::update_settings),
         )
+        .route("/v1/accounts/{account_id}/profile", get(insights::profile))
+        .route("/v1/accounts/{account_id}/insights", get(insights::account))
+        .route("/v1/accounts/{account_id}/insights.csv", get(insights::csv))
+        .route(
+            "/v1/accounts/{account_id}/insights/refresh",
+            post(insights::refresh),
+        )
+        .route("/v1/media/{media_id}/insights", get(insights::media))
         .route("/v1/conversations", get(inbox::list))
         .route("/v1/conversations/{conversation_id}", get(inbox::show))
         .route(
