@@ -308,11 +308,18 @@ impl GraphError {
         Self::new(4, "(#4) Application request limit reached").transient()
     }
 
-    pub fn account_throttled(channel: Option<Channel>) -> Self {
-        match channel {
-            Some(Channel::Messenger) => Self::new(
+    /// The business use case limit of the account a call was accounted to, by the
+    /// use case type of the usage header: `instagram` 80002, `messenger` 80006,
+    /// `pages` 80001.
+    pub fn account_throttled(buc_type: &str) -> Self {
+        match buc_type {
+            "messenger" => Self::new(
                 80_006,
                 "(#80006) There have been too many messenger api calls to this Page account. Wait a bit and try again.",
+            ),
+            "pages" => Self::new(
+                80_001,
+                "(#80001) There have been too many calls to this Page account. Wait a bit and try again.",
             ),
             _ => Self::new(
                 80_002,

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
 
+// Simulated time also follows the wall clock, so checks just before a boundary keep
+// a margin of 30 s; the exact boundaries are unit-tested in the crate.
+
 /// `POST /_sim/config` as sent, whatever it answers.
 async fn post_config(sim: &Sim, body: Value) -> (u16, Value) {
     let res = sim
@@ -249,9 +252,9 @@ async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
         "no data, not zeros"
     );
 
-    sim.advance(3599).await;
+    sim.advance(3600 - 30).await;
     assert_eq!(sim.get(&url, &token).await.1, json!({"data": []}));
-    sim.advance(1).await;
+    sim.advance(30).await;
     let (status, ready) = sim.get(&url, &token).await;
     assert_eq!(status, 200);
     let names: Vec<&str> = ready["data"]
@@ -295,14 +298,14 @@ async fn story_insights_expire_after_24_hours() {
     assert_eq!(status, 200, "{live}");
     assert_eq!(live["data"].as_array().map(Vec::len), Some(3));
 
-    sim.advance(DAY - 1).await;
+    sim.advance(DAY - 30).await;
     assert_eq!(
         sim.get(&url, &token).await.1["data"]
             .as_array()
             .map(Vec::len),
         Some(3)
     );
-    sim.advance(1).await;
+    sim.advance(30).await;
     assert_eq!(sim.get(&url, &token).await, (200, json!({"data": []})));
 
     // A feed post of the same age keeps its insights.
@@ -349,9 +352,9 @@ async fn account_days_have_data_only_once_over_and_the_lag_has_passed() {
         json!({"data": []}),
         "an hour after midnight, a two-hour lag hides yesterday"
     );
-    sim.advance(3599).await;
+    sim.advance(3600 - 30).await;
     assert_eq!(sim.get(&yesterday, &token).await.1, json!({"data": []}));
-    sim.advance(1).await;
+    sim.advance(30).await;
     let (_, ready) = sim.get(&yesterday, &token).await;
     assert_eq!(totals(&ready).len(), 2, "{ready}");
 
@@ -436,4 +439,384 @@ async fn a_range_total_is_the_sum_of_its_days_and_reads_agree() {
         .get(&total((today - 31) * DAY, today * DAY), &token)
         .await;
     assert_eq!((status, err(&too_long).0), (400, 100));
+}
+
+// ----- 5. Page profile -----
+
+/// A Facebook user with one Page linked to Instagram: (page id, page token, user token).
+async fn page_with_tokens(sim: &Sim) -> (String, String, String) {
+    let made = sim
+        .admin(
+            "/_sim/fb-users",
+            json!({"name": "Ana", "pages": [{"name": "Ana's Bakery", "instagram": true}]}),
+        )
+        .await;
+    let user = made["user_id"].as_str().expect("user").to_owned();
+    let page = made["pages"][0]["id"].as_str().expect("page").to_owned();
+    let token = |body: Value| async move {
+        sim.admin("/_sim/tokens", body).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    };
+    let page_token = token(json!({"kind": "page", "page_id": page})).await;
+    let user_token = token(json!({"kind": "fb_long", "user_id": user})).await;
+    (page, page_token, user_token)
+}
+
+#[tokio::test]
+async fn page_profile_serves_counts_link_about_and_picture() {
+    let sim = Sim::start().await;
+    let (page, page_token, user_token) = page_with_tokens(&sim).await;
+    let url = sim.fb(&format!(
+        "/{page}?fields=id,name,fan_count,followers_count,link,about,picture"
+    ));
+    let (status, profile) = sim.get(&url, &page_token).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["id"], page.as_str());
+    assert_eq!(profile["name"], "Ana's Bakery");
+    let fans = profile["fan_count"].as_u64().expect("fan_count");
+    let followers = profile["followers_count"]
+        .as_u64()
+        .expect("followers_count");
+    assert!((100..20_000).contains(&fans), "{fans}");
+    assert!(
+        (fans..20_000).contains(&followers),
+        "followers >= fans: {profile}"
+    );
+    assert_eq!(profile["link"], format!("https://www.facebook.com/{page}"));
+    assert!(profile["about"].as_str().is_some_and(|a| !a.is_empty()));
+    assert_eq!(
+        profile["picture"]["data"]["url"],
+        format!("https://example.test/pages/{page}.jpg")
+    );
+    assert_eq!(
+        sim.get(&url, &user_token).await,
+        (200, profile.clone()),
+        "the owner's user token reads the same, stable figures"
+    );
+    let (status, unknown) = sim
+        .get(
+            &sim.fb(&format!("/{page}?fields=fan_count,likes_total")),
+            &page_token,
+        )
+        .await;
+    assert_eq!((status, err(&unknown).0), (400, 100));
+}
+
+// ----- 6. media listing by time -----
+
+#[tokio::test]
+async fn media_listing_filters_by_since_and_until_newest_first() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let t = now(&sim).await;
+    let mid = seed(
+        &sim,
+        json!({"account_id": account, "caption": "mid", "published_at": t - 10 * DAY}),
+    )
+    .await;
+    let old = seed(
+        &sim,
+        json!({"account_id": account, "caption": "old", "published_at": t - 20 * DAY}),
+    )
+    .await;
+    let reel = seed(
+        &sim,
+        json!({"account_id": account, "media_product_type": "REELS", "published_at": t - DAY}),
+    )
+    .await;
+    let list = |query: String| {
+        let url = sim.ig(&format!(
+            "/{account}/media?fields=id,timestamp,media_type,media_product_type,permalink{query}"
+        ));
+        let (sim, token) = (&sim, token.clone());
+        async move { sim.get(&url, &token).await }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("data: {v}"))
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (status, all) = list(String::new()).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        ids(&all),
+        [reel.as_str(), mid.as_str(), old.as_str()],
+        "newest first by timestamp"
+    );
+    let first = &all["data"][0];
+    assert_eq!(first["media_type"], "VIDEO");
+    assert_eq!(first["media_product_type"], "REELS");
+    assert!(
+        first["permalink"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("https://www.instagram.com/reel/")),
+        "{first}"
+    );
+    assert!(
+        first["timestamp"]
+            .as_str()
+            .is_some_and(|ts| ts.ends_with("+0000") && ts.len() == 24),
+        "{first}"
+    );
+    assert_eq!(all["data"][1]["media_product_type"], "FEED");
+
+    let since = format!("&since={}", t - 15 * DAY);
+    let until = format!("&until={}", t - 5 * DAY);
+    assert_eq!(
+        ids(&list(since.clone()).await.1),
+        [reel.as_str(), mid.as_str()]
+    );
+    assert_eq!(
+        ids(&list(until.clone()).await.1),
+        [mid.as_str(), old.as_str()]
+    );
+    assert_eq!(
+        ids(&list(format!("{since}{until}")).await.1),
+        [mid.as_str()]
+    );
+    assert_eq!(
+        ids(&list(format!("&until={}", t - 10 * DAY)).await.1),
+        [old.as_str()],
+        "until is exclusive"
+    );
+
+    // Paging keeps the filter.
+    let (_, page1) = list(format!("{since}&limit=1")).await;
+    assert_eq!(ids(&page1), [reel.as_str()]);
+    let next = page1["paging"]["next"].as_str().expect("next").to_owned();
+    assert!(next.contains("since="), "{next}");
+    let (_, page2) = sim.get(&next, &token).await;
+    assert_eq!(ids(&page2), [mid.as_str()]);
+    assert!(page2["paging"]["next"].is_null(), "{page2}");
+
+    for bad in ["&since=yesterday", "&until=1.5"] {
+        let (status, body) = list(bad.to_owned()).await;
+        assert_eq!((status, err(&body).0), (400, 100), "{bad}: {body}");
+    }
+}
+
+// ----- 7. seeding history -----
+
+#[tokio::test]
+async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let t = now(&sim).await;
+    let story = seed(
+        &sim,
+        json!({"account_id": account, "media_product_type": "story", "published_at": t - 3600}),
+    )
+    .await;
+    let listed = sim.admin_get("/_sim/media").await;
+    let item = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|m| m["id"] == story.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(item["published_at"], t - 3600);
+    assert_eq!(item["media_product_type"], "STORY");
+    assert_eq!(item["media_type"], "IMAGE");
+    let (_, fields) = sim
+        .get(
+            &sim.ig(&format!(
+                "/{story}?fields=media_product_type,is_shared_to_feed"
+            )),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        fields,
+        json!({"media_product_type": "STORY", "is_shared_to_feed": false})
+    );
+    let reel = seed(
+        &sim,
+        json!({"account_id": account, "media_product_type": "REELS"}),
+    )
+    .await;
+    let (status, reel_metrics) = sim
+        .get(
+            &sim.ig(&format!("/{reel}/insights?metric=ig_reels_avg_watch_time")),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "a seeded reel has the reel metrics: {reel_metrics}"
+    );
+
+    for (body, says) in [
+        (
+            json!({"account_id": account, "published_at": t + 60}),
+            "future",
+        ),
+        (
+            json!({"account_id": account, "media_product_type": "REELS", "media_type": "IMAGE"}),
+            "VIDEO",
+        ),
+        (
+            json!({"account_id": account, "media_product_type": "LIVE"}),
+            "media_product_type",
+        ),
+        (json!({"account_id": account, "timestamp": t}), "timestamp"),
+    ] {
+        let res = sim
+            .http
+            .post(sim.url("/_sim/media"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status(), 400, "{body}");
+        let answer: Value = res.json().await.expect("JSON");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| e.contains(says)),
+            "{body}: {answer}"
+        );
+    }
+    assert_eq!(
+        sim.admin_get("/_sim/media").await.as_array().map(Vec::len),
+        Some(2),
+        "refused seeds create nothing"
+    );
+}
+
+// ----- 8. usage under load -----
+
+fn header_json(res: &reqwest::Response, name: &str) -> Value {
+    let raw = res
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} header"))
+        .to_str()
+        .expect("ascii");
+    serde_json::from_str(raw).expect("json header")
+}
+
+#[tokio::test]
+async fn insights_and_profile_calls_raise_the_accounts_usage_until_it_throttles() {
+    let sim = Sim::start().await;
+    let (account, token) = sim.ig_account("shop").await;
+    let media = seed(&sim, json!({"account_id": account})).await;
+    sim.admin(
+        "/_sim/config",
+        json!({"account_calls_per_hour": 10, "app_calls_per_hour": 50}),
+    )
+    .await;
+    let urls = [
+        sim.ig("/me?fields=user_id,username,followers_count,media_count"),
+        sim.ig(&format!("/{media}/insights?metric=views,reach")),
+        sim.ig(&format!(
+            "/{account}/insights?metric=views&period=day&metric_type=total_value"
+        )),
+    ];
+    let mut app_before = 0;
+    for call in 1..=9_u64 {
+        let url = &urls[(call as usize - 1) % urls.len()];
+        let res = sim
+            .http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status(), 200, "{url}");
+        let buc = header_json(&res, "x-business-use-case-usage");
+        let entry = &buc[account.as_str()][0];
+        assert_eq!(entry["type"], "instagram", "{buc}");
+        assert_eq!(
+            entry["call_count"].as_u64(),
+            Some(call * 10),
+            "call {call} of a 10/h budget ({url}): {buc}"
+        );
+        assert_eq!(entry["estimated_time_to_regain_access"], 0);
+        let app = header_json(&res, "x-app-usage")["call_count"]
+            .as_u64()
+            .expect("app pct");
+        assert!(
+            app > app_before,
+            "the app's usage rises too: {app_before} -> {app}"
+        );
+        app_before = app;
+    }
+    assert!(
+        app_before >= 18,
+        "9 calls of a 50/h app budget: {app_before}"
+    );
+
+    // The tenth call still goes through and reports the full budget.
+    let res = sim
+        .http
+        .get(&urls[0])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(res.status(), 200);
+    let entry = header_json(&res, "x-business-use-case-usage")[account.as_str()][0].clone();
+    assert_eq!(entry["call_count"], 100);
+    assert!(
+        entry["estimated_time_to_regain_access"]
+            .as_i64()
+            .is_some_and(|m| m > 0)
+    );
+
+    // At 100 %, every call on the account is refused with 80002 until the hour passes.
+    for url in &urls {
+        let res = sim
+            .http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status(), 400, "{url}");
+        let entry = header_json(&res, "x-business-use-case-usage")[account.as_str()][0].clone();
+        assert!(entry["call_count"].as_u64().is_some_and(|c| c >= 100));
+        let regain = entry["estimated_time_to_regain_access"]
+            .as_i64()
+            .expect("regain");
+        assert!((1..=60).contains(&regain), "{entry}");
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(err(&body), (80_002, None), "{url}: {body}");
+        assert_eq!(body["error"]["is_transient"], true);
+    }
+    sim.advance(3600).await;
+    assert_eq!(sim.get(&urls[1], &token).await.0, 200, "back after an hour");
+}
+
+#[tokio::test]
+async fn page_profile_calls_are_accounted_to_the_page() {
+    let sim = Sim::start().await;
+    let (page, page_token, _) = page_with_tokens(&sim).await;
+    sim.admin("/_sim/config", json!({"account_calls_per_hour": 10}))
+        .await;
+    let url = sim.fb(&format!("/{page}?fields=fan_count,followers_count"));
+    for call in 1..=10_u64 {
+        let res = sim
+            .http
+            .get(&url)
+            .bearer_auth(&page_token)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(res.status(), 200);
+        let buc = header_json(&res, "x-business-use-case-usage");
+        let entry = &buc[page.as_str()][0];
+        assert_eq!(entry["type"], "pages", "{buc}");
+        assert_eq!(entry["call_count"].as_u64(), Some(call * 10), "{buc}");
+    }
+    let (status, body) = sim.get(&url, &page_token).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        err(&body),
+        (80_001, None),
+        "a Page's use case limit: {body}"
+    );
 }

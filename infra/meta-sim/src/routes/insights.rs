@@ -383,6 +383,42 @@ mod tests {
         assert!(day_has_data(D, Clock::at_secs(end + 3600), 3600));
     }
 
+    fn media(product: &str, published_at_ms: i64) -> Media {
+        Media {
+            id: "1".into(),
+            account_id: "2".into(),
+            media_type: "IMAGE".into(),
+            media_product_type: product.into(),
+            caption: None,
+            alt_text: None,
+            media_url: None,
+            permalink: String::new(),
+            children: Vec::new(),
+            parent: None,
+            container_id: None,
+            published_at_ms,
+            comment_enabled: true,
+            counts_toward_quota: false,
+        }
+    }
+
+    #[test]
+    fn media_insights_wait_for_the_lag_and_end_with_the_story() {
+        let at = Clock::at_secs(D * DAY_SECS);
+        let post = media("FEED", at.ms());
+        assert!(media_has_insights(&post, at, 0));
+        assert!(!media_has_insights(
+            &post,
+            Clock::at_ms(at.ms() + 3_599_999),
+            3600
+        ));
+        assert!(media_has_insights(&post, at.plus_secs(3600), 3600));
+        assert!(media_has_insights(&post, at.plus_secs(30 * DAY_SECS), 3600));
+        let story = media("STORY", at.ms());
+        assert!(media_has_insights(&story, at.plus_secs(DAY_SECS - 1), 0));
+        assert!(!media_has_insights(&story, at.plus_secs(DAY_SECS), 0));
+    }
+
     #[test]
     fn retired_metrics_leave_the_allowed_list_and_are_refused_by_index() {
         let allowed = served(MEDIA_METRICS, &["reach".to_owned()]);

@@ -311,8 +311,7 @@ impl Ctx {
         if state.config.enforce_usage_limits
             && account_usage(state, account_id, self.now).max() >= 100
         {
-            let channel = (buc_type == "messenger").then_some(Channel::Messenger);
-            return Err(GraphError::account_throttled(channel));
+            return Err(GraphError::account_throttled(buc_type));
         }
         Ok(())
     }

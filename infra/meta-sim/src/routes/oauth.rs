@@ -765,7 +765,9 @@ pub fn page_subscriptions(
     }
 }
 
-/// `GET graph.facebook.com/vNN/<PAGE_ID>` (and `/me` with a page token).
+/// `GET graph.facebook.com/vNN/<PAGE_ID>` (and `/me` with a page token): `id, name,
+/// category, instagram_business_account, connected_instagram_account, fan_count,
+/// followers_count, link, about, picture` (`{"data":{"url",...}}`, as Meta shapes it).
 pub fn page_node(state: &mut SimState, ctx: &mut Ctx, page_id: &str) -> GraphResult {
     let page = state
         .page(page_id)
@@ -788,11 +790,31 @@ pub fn page_node(state: &mut SimState, ctx: &mut Ctx, page_id: &str) -> GraphRes
                 Some(ig) => json!({"id": ig}),
                 None => continue,
             },
+            "fan_count" => json!(page_fans(&page.id)),
+            "followers_count" => json!(page_followers(&page.id)),
+            "link" => json!(format!("https://www.facebook.com/{}", page.id)),
+            "about" => json!(format!("{} on Facebook.", page.name)),
+            "picture" => json!({"data": {
+                "height": 50,
+                "width": 50,
+                "is_silhouette": false,
+                "url": format!("https://example.test/pages/{}.jpg", page.id),
+            }}),
             other => return Err(GraphError::nonexisting_field(other, "Page")),
         };
         out.insert(f.clone(), v);
     }
     Ok(Value::Object(out))
+}
+
+/// A Page's likes (`fan_count`): stable per page, 100 to 15099.
+pub fn page_fans(page_id: &str) -> u64 {
+    super::insights::figure(page_id, "fan_count", 100, 15_000)
+}
+
+/// A Page's followers: its fans and up to 4900 more (so at most 19999).
+pub fn page_followers(page_id: &str) -> u64 {
+    page_fans(page_id) + super::insights::figure(page_id, "followers_count", 0, 4_900)
 }
 
 /// `GET graph.facebook.com/vNN/me` with a user token.

@@ -499,18 +499,28 @@ pub fn media_children(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str
     Ok(json!({"data": data}))
 }
 
-/// `GET /<IG_ID>/media`: the account's media, newest first, with cursor paging.
+/// `GET /<IG_ID>/media`: the account's media, newest first, with cursor paging;
+/// `since`/`until` (unix seconds) keep media published in `[since, until)`.
 pub fn list_media(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) -> GraphResult {
     auth.require(Capability::Basic)?;
     let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
     let limit = page_size(ctx)?;
-    let items: Vec<Media> = state
+    let since = super::insights::unix_param(ctx, "since")?;
+    let until = super::insights::unix_param(ctx, "until")?;
+    let mut items: Vec<Media> = state
         .media
         .iter()
         .rev()
         .filter(|m| m.account_id == account && m.parent.is_none())
+        .filter(|m| {
+            let at = m.published_at_ms.div_euclid(1000);
+            since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u)
+        })
         .cloned()
         .collect();
+    // Newest first by publication time (seeded media may be published in the past);
+    // the sort is stable, so media of the same second stay newest-created first.
+    items.sort_by_key(|m| std::cmp::Reverse(m.published_at_ms));
     let after = ctx.params.str("after");
     let page = paginate(&items, |m| m.id.as_str(), after.as_deref(), limit);
     let mut data = Vec::new();
@@ -552,8 +562,10 @@ pub fn with_paging<T>(
         if let Some(t) = &ctx.token {
             pairs.push(("access_token".into(), t.clone()));
         }
-        if let Some(f) = ctx.params.str("fields") {
-            pairs.push(("fields".into(), f));
+        for name in ["fields", "since", "until"] {
+            if let Some(v) = ctx.params.str(name) {
+                pairs.push((name.into(), v));
+            }
         }
         pairs.push(("limit".into(), limit.to_string()));
         pairs.push(("after".into(), after.clone()));
