@@ -152,10 +152,12 @@ impl AccountDay {
         !self.is_settled() && !is_fresh(self.fetched_at, INSIGHTS_TTL_MS, now)
     }
 
-    /// Read after Meta's lag had passed: the figures are final.
+    /// Read with figures after Meta's lag had passed: they are final. A day Meta had
+    /// no data for stays open (read again while it is in the window).
     pub fn is_settled(&self) -> bool {
-        parse_day(&self.day)
-            .is_some_and(|d| self.fetched_at >= day_start_ms(d) + DAY_MS + SETTLE_MS)
+        !self.metrics.is_empty()
+            && parse_day(&self.day)
+                .is_some_and(|d| self.fetched_at >= day_start_ms(d) + DAY_MS + SETTLE_MS)
     }
 }
 
@@ -175,6 +177,21 @@ pub struct MediaInsights {
     pub metrics: Metrics,
     pub fetched_at: i64,
 }
+
+impl MediaInsights {
+    /// A story's figures once Meta stops serving them (24 h after it was published, an
+    /// hour's margin added): the last ones read are kept and not asked for again.
+    pub fn is_final(&self, now: i64) -> bool {
+        self.kind == MediaKind::Story
+            && !self.metrics.is_empty()
+            && self
+                .published_at
+                .is_some_and(|at| now >= at + STORY_INSIGHTS_MS + 60 * 60 * 1000)
+    }
+}
+
+/// Meta serves a story's insights this long after it was published.
+pub const STORY_INSIGHTS_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Where one account's sync stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,9 +270,42 @@ mod tests {
             early.is_due(end_of_day + 26 * HOUR),
             "stale and not settled"
         );
-        let late = day("2026-03-10", end_of_day + 49 * HOUR);
+        let empty = day("2026-03-10", end_of_day + 49 * HOUR);
+        assert!(!empty.is_settled(), "no data yet is never final");
+        assert!(empty.is_due(end_of_day + 74 * HOUR));
+        let late = AccountDay {
+            metrics: [("reach".to_owned(), 40)].into(),
+            ..empty
+        };
         assert!(late.is_settled());
         assert!(!late.is_due(end_of_day + 400 * HOUR), "final figures");
+    }
+
+    #[test]
+    fn a_story_s_figures_are_final_a_day_after_it_was_published() {
+        let story = MediaInsights {
+            tenant_id: TenantId::parse("t1").unwrap(),
+            account_id: AccountId::parse("1784").unwrap(),
+            media_id: MediaId::parse("1790").unwrap(),
+            kind: MediaKind::Story,
+            published_at: Some(0),
+            permalink: None,
+            post_id: None,
+            metrics: [("views".to_owned(), 9)].into(),
+            fetched_at: HOUR,
+        };
+        assert!(!story.is_final(24 * HOUR), "Meta still serves them");
+        assert!(story.is_final(25 * HOUR));
+        let reel = MediaInsights {
+            kind: MediaKind::Reel,
+            ..story.clone()
+        };
+        assert!(!reel.is_final(1000 * HOUR), "feed media keep changing");
+        let empty = MediaInsights {
+            metrics: Metrics::new(),
+            ..story
+        };
+        assert!(!empty.is_final(25 * HOUR));
     }
 
     #[test]

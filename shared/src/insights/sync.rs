@@ -535,10 +535,11 @@ impl Syncer {
         let known: HashMap<MediaId, MediaInsights> =
             self.all_media(tenant, id).await.map_err(failed)?;
         for target in targets {
-            if !force
-                && known
-                    .get(&target.id)
-                    .is_some_and(|m| is_fresh(m.fetched_at, records::INSIGHTS_TTL_MS, now))
+            let previous = known.get(&target.id);
+            if previous.is_some_and(|m| m.is_final(now))
+                || (!force
+                    && previous
+                        .is_some_and(|m| is_fresh(m.fetched_at, records::INSIGHTS_TTL_MS, now)))
             {
                 continue;
             }
@@ -557,7 +558,17 @@ impl Syncer {
                     },
                 )
                 .await?;
-            let previous = known.get(&target.id);
+            // Meta stops serving some figures (a story's after 24 h): an empty answer
+            // never replaces figures Relay already has.
+            if metrics.is_empty()
+                && let Some(kept) = previous.filter(|p| !p.metrics.is_empty())
+            {
+                let mut kept = kept.clone();
+                kept.post_id = kept.post_id.or(target.post_id);
+                self.store.put_media_insights(&kept).await.map_err(failed)?;
+                self.check_usage(id)?;
+                continue;
+            }
             let record = MediaInsights {
                 tenant_id: tenant.clone(),
                 account_id: id.clone(),
