@@ -17,6 +17,8 @@
 //!    approved, and exactly the edited text reaches the simulator.
 //! 8. A post scheduled through the API 20 seconds ahead is published at the simulator,
 //!    once, within seconds of its time.
+//! 9. The account's profile and a week of insights through the API: a refresh asked
+//!    for, carried out by the sync function over its queue, and read back.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -98,7 +100,7 @@ pub async fn run(info: &StackInfo) -> Report {
     ));
 
     // 1 ------------------------------------------------------------------------
-    say("[1/8] A customer DM arrives through a signed webhook and is stored");
+    say("[1/9] A customer DM arrives through a signed webhook and is stored");
     let question = "Hi! What are your opening hours?";
     let first = match step(&mut report, ctx.dm(&customer, question, info)).await {
         Some((mid, status)) => {
@@ -122,7 +124,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 2 ------------------------------------------------------------------------
-    say("[2/8] The AI answers it at the simulator");
+    say("[2/9] The AI answers it at the simulator");
     if ai_wired {
         if let Some((text, took)) = step(
             &mut report,
@@ -141,7 +143,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 3 ------------------------------------------------------------------------
-    say("[3/8] A \"...\" echo pauses the AI");
+    say("[3/9] A \"...\" echo pauses the AI");
     let sent_before = ctx.replies_to(&customer).await.len();
     if step(&mut report, ctx.echo(&customer, info)).await.is_some() {
         match step(&mut report, ctx.paused(&customer_id)).await {
@@ -173,7 +175,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 4 ------------------------------------------------------------------------
-    say("[4/8] Comments arrive and are tagged");
+    say("[4/9] Comments arrive and are tagged");
     if !info.functions.iter().any(|f| f.binary == "moderation") {
         say("      skipped  template.yaml wires no moderation function");
         report.skipped += 1;
@@ -218,7 +220,7 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 5 ------------------------------------------------------------------------
-    say("[5/8] A person answers the customer's comment");
+    say("[5/9] A person answers the customer's comment");
     let Some(question) = question else {
         say("      skipped  no comment to answer");
         report.skipped += 1;
@@ -231,13 +233,13 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 6 ------------------------------------------------------------------------
-    say("[6/8] The team's inbox through the management API");
+    say("[6/9] The team's inbox through the management API");
     if let Some(line) = step(&mut report, ctx.inbox_reply(&customer)).await {
         say(&format!("      ok  {line}"));
     }
 
     // 7 ------------------------------------------------------------------------
-    say("[7/8] A person approves an AI draft (shadow mode)");
+    say("[7/9] A person approves an AI draft (shadow mode)");
     if ai_wired {
         let shopper = format!("8{:015}", rand::thread_rng().gen_range(0..10u64.pow(15)));
         if let Some(line) = step(&mut report, ctx.approve_draft(&shopper, info)).await {
@@ -249,13 +251,26 @@ pub async fn run(info: &StackInfo) -> Report {
     }
 
     // 8 ------------------------------------------------------------------------
-    say("[8/8] A post scheduled 20 seconds ahead goes out at its time");
+    say("[8/9] A post scheduled 20 seconds ahead goes out at its time");
     if info.functions.iter().any(|f| f.binary == "publish") {
         if let Some(line) = step(&mut report, ctx.scheduled_post()).await {
             say(&format!("      ok  {line}"));
         }
     } else {
         say("      skipped: template.yaml wires no publish function yet");
+        report.skipped += 1;
+    }
+
+    // 9 ------------------------------------------------------------------------
+    say("[9/9] The account's profile and a week of insights");
+    if info.functions.iter().any(|f| f.binary == "sync") {
+        if let Some(lines) = step(&mut report, ctx.insights()).await {
+            for line in lines {
+                say(&format!("      ok  {line}"));
+            }
+        }
+    } else {
+        say("      skipped: template.yaml wires no sync function yet");
         report.skipped += 1;
     }
     finish(report)
@@ -844,6 +859,84 @@ impl Ctx {
                 .as_str()
                 .unwrap_or("no permalink")
         ))
+    }
+
+    /// Asks for a refresh of the demo account's profile and insights, waits for the sync
+    /// function to carry it out, and reads the profile and the last seven days back.
+    async fn insights(&self) -> Result<Vec<String>, DemoError> {
+        let account = self.account.as_str();
+        let (status, answer) = self
+            .api(
+                "POST",
+                &format!("/accounts/{account}/insights/refresh"),
+                None,
+            )
+            .await?;
+        // 429: a refresh was queued in the last minutes (a demo run a moment ago).
+        if status != 202 && status != 429 {
+            return Err(DemoError(format!(
+                "POST /v1/accounts/{account}/insights/refresh answered {status}: {answer}"
+            )));
+        }
+        let ((profile, insights), waited) = poll(
+            Duration::from_secs(60),
+            "the sync function did not refresh the account within 60 s",
+            || async {
+                let (_, profile) = self
+                    .api("GET", &format!("/accounts/{account}/profile"), None)
+                    .await
+                    .ok()?;
+                let (_, insights) = self
+                    .api(
+                        "GET",
+                        &format!(
+                            "/accounts/{account}/insights?metric=views,reach,accounts_engaged"
+                        ),
+                        None,
+                    )
+                    .await
+                    .ok()?;
+                (profile["status"] == "fresh" && insights["status"] == "fresh")
+                    .then_some((profile, insights))
+            },
+        )
+        .await?;
+        let p = &profile["profile"];
+        let figure = |v: &Value| {
+            v.as_i64()
+                .map_or("no data yet".to_owned(), |n| n.to_string())
+        };
+        let mut lines = vec![format!(
+            "GET /v1/accounts/{account}/profile: @{} ({}), {} followers, {} following, {} posts (refreshed in {:.1} s)",
+            p["username"].as_str().unwrap_or("?"),
+            p["name"].as_str().unwrap_or("no name"),
+            figure(&p["followers_count"]),
+            figure(&p["follows_count"]),
+            figure(&p["media_count"]),
+            waited.as_secs_f64()
+        )];
+        let days = insights["days"].as_array().cloned().unwrap_or_default();
+        let week = &days[days.len().saturating_sub(7)..];
+        if week.len() != 7 {
+            return Err(DemoError(format!(
+                "GET /v1/accounts/{account}/insights answered {} days, not 30: {insights}",
+                days.len()
+            )));
+        }
+        lines.push(format!(
+            "GET /v1/accounts/{account}/insights: the last 7 days (views / reach / accounts engaged):"
+        ));
+        for day in week {
+            let v = &day["values"];
+            lines.push(format!(
+                "    {}  {:>6} / {:>6} / {:>6}",
+                day["date"].as_str().unwrap_or("?"),
+                figure(&v["views"]),
+                figure(&v["reach"]),
+                figure(&v["accounts_engaged"])
+            ));
+        }
+        Ok(lines)
     }
 
     /// Whether the simulator (Meta) shows the comment as hidden.
