@@ -12,10 +12,12 @@ use relay::access::Role;
 use relay::ids::TenantId;
 use serde_json::{Value, json};
 
-/// A concrete path for a route template, with the world's ids.
-/// The id of a post the cross-tenant sweep stores for the tenant under attack.
+/// The ids of a post and of a media's insights the cross-tenant sweep stores for the
+/// tenant under attack.
 const TENANTS_POST: &str = "post-of-the-tenant";
+const TENANTS_MEDIA: &str = "17900000000000077";
 
+/// A concrete path for a route template, with the world's ids.
 fn concrete(w: &World, template: &str, conversation: &str) -> String {
     template
         .replace("{account_id}", w.account())
@@ -26,6 +28,7 @@ fn concrete(w: &World, template: &str, conversation: &str) -> String {
         .replace("{action}", "hide")
         .replace("{key_id}", "key_0000000000000000")
         .replace("{post_id}", TENANTS_POST)
+        .replace("{media_id}", TENANTS_MEDIA)
         .replace("{tenant_id}", w.tenant().as_str())
 }
 
@@ -119,6 +122,18 @@ async fn another_tenants_ids_find_nothing_and_change_nothing_on_any_route() {
         )
     };
     w.ai.p.store.create_post(&post).await.unwrap();
+    let insights = relay::insights::MediaInsights {
+        tenant_id: w.tenant().clone(),
+        account_id: w.account_id(),
+        media_id: relay::ids::MediaId::parse(TENANTS_MEDIA).unwrap(),
+        kind: relay::insights::MediaKind::Image,
+        published_at: Some(now - 86_400_000),
+        permalink: None,
+        post_id: Some(post.post_id.clone()),
+        metrics: [("views".to_owned(), 1234)].into(),
+        fetched_at: now,
+    };
+    w.ai.p.store.put_media_insights(&insights).await.unwrap();
     let mut leaks = Vec::new();
     for (method, template, need) in ROUTES {
         let takes_an_id = template.contains("{account_id}")
@@ -126,7 +141,8 @@ async fn another_tenants_ids_find_nothing_and_change_nothing_on_any_route() {
             || template.contains("{entry_id}")
             || template.contains("{comment_id}")
             || template.contains("{key_id}")
-            || template.contains("{post_id}");
+            || template.contains("{post_id}")
+            || template.contains("{media_id}");
         if !matches!(need, Need::Tenant(_)) || !takes_an_id {
             continue;
         }

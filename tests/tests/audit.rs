@@ -1,5 +1,5 @@
 //! The audit trail against DynamoDB (moto): concurrent appends form one chain, and any
-//! edit or deletion is reported at the right position.
+//! edit, deletion or reordering is reported at the right position.
 
 use std::collections::HashMap;
 
@@ -130,6 +130,58 @@ async fn a_deleted_record_is_reported_at_its_position() {
         .first_break
         .expect("deletion not detected");
     assert_eq!((broken.seq, broken.kind), (7, BreakKind::Missing));
+}
+
+#[tokio::test]
+async fn two_records_swapped_in_order_are_reported_at_the_first_of_them() {
+    let aws = TestAws::provision().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let trail = trail_with(&aws, &tenant, 10).await;
+    let read = |seq: u64| {
+        let aws = &aws;
+        async move {
+            aws.dynamodb()
+                .get_item()
+                .table_name(&aws.tables.audit)
+                .set_key(Some(key("acme", seq)))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .expect("the record exists")
+        }
+    };
+    let (third, fourth) = (read(3).await, read(4).await);
+    // Each record's content moves to the other's position: every record is intact on
+    // its own, only the order is changed.
+    for (content, seq) in [(fourth, 3), (third, 4)] {
+        let mut item = content;
+        item.extend(key("acme", seq));
+        aws.dynamodb()
+            .put_item()
+            .table_name(&aws.tables.audit)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    let broken = trail
+        .verify(&tenant)
+        .await
+        .unwrap()
+        .first_break
+        .expect("the reordering is detected");
+    assert_eq!(broken.seq, 3, "{broken:?}");
+    // Position 3 now holds record 4 (its own sequence number says so): record 3 is
+    // missing from its place, or the content there does not belong, or does not link.
+    assert!(
+        matches!(
+            broken.kind,
+            BreakKind::Missing | BreakKind::Altered | BreakKind::Unlinked
+        ),
+        "{broken:?}"
+    );
 }
 
 #[tokio::test]

@@ -196,7 +196,10 @@ async fn every_work_queue_redrives_to_its_dlq_as_the_template_says() {
             None => assert!(policy.is_none(), "{} has no redrive", spec.logical_id),
         }
     }
-    assert_eq!(redriven, 4, "inbound, replies, moderation and publish");
+    assert_eq!(
+        redriven, 5,
+        "inbound, replies, moderation, publish and sync"
+    );
     assert_eq!(
         template()
             .queues()
@@ -433,6 +436,7 @@ async fn functions_get_the_template_environment_pointing_at_this_test() {
         ("RELAY_REPLIES_QUEUE_URL", aws.queues.replies.as_str()),
         ("RELAY_MODERATION_QUEUE_URL", aws.queues.moderation.as_str()),
         ("RELAY_PUBLISH_QUEUE_URL", aws.queues.publish.as_str()),
+        ("RELAY_SYNC_QUEUE_URL", aws.queues.sync.as_str()),
     ]
     .into_iter()
     .collect();
