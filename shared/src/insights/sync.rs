@@ -10,7 +10,7 @@
 //! what is fresh. A metric Meta refuses is dropped from the request, reported, and not
 //! asked again for that account and kind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -490,8 +490,9 @@ impl Syncer {
         let days = records::window_days(now);
         let from = day_text(days[0]);
         let to = day_text(days[days.len() - 1]);
-        let stored: HashMap<String, AccountDay> = self
-            .all_days(tenant, id, &from, &to)
+        let stored = self
+            .store
+            .account_days_by_date(tenant, id, &from, &to)
             .await
             .map_err(failed)?;
         for day in days {
@@ -532,8 +533,11 @@ impl Syncer {
         }
         // Media: the window's, and every one a Relay post published.
         let targets = self.targets(account, ig, now).await?;
-        let known: HashMap<MediaId, MediaInsights> =
-            self.all_media(tenant, id).await.map_err(failed)?;
+        let known = self
+            .store
+            .media_insights_by_id(tenant, id)
+            .await
+            .map_err(failed)?;
         for target in targets {
             let previous = known.get(&target.id);
             if previous.is_some_and(|m| m.is_final(now))
@@ -711,54 +715,6 @@ impl Syncer {
         Ok(targets)
     }
 
-    async fn all_days(
-        &self,
-        tenant: &TenantId,
-        account: &AccountId,
-        from: &str,
-        to: &str,
-    ) -> Result<HashMap<String, AccountDay>, StoreError> {
-        let mut all = HashMap::new();
-        let mut listing = Listing {
-            limit: 100,
-            ..Listing::default()
-        };
-        loop {
-            let page = self
-                .store
-                .account_days(tenant, account, from, to, &listing)
-                .await?;
-            all.extend(page.items.into_iter().map(|d| (d.day.clone(), d)));
-            match page.next {
-                Some(next) => listing.cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
-    }
-
-    async fn all_media(
-        &self,
-        tenant: &TenantId,
-        account: &AccountId,
-    ) -> Result<HashMap<MediaId, MediaInsights>, StoreError> {
-        let mut all = HashMap::new();
-        let mut listing = Listing {
-            limit: 200,
-            ..Listing::default()
-        };
-        loop {
-            let page = self
-                .store
-                .list_media_insights(tenant, account, 0, i64::MAX / 2, &listing)
-                .await?;
-            all.extend(page.items.into_iter().map(|m| (m.media_id.clone(), m)));
-            match page.next {
-                Some(next) => listing.cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
-    }
-
     /// The account's Graph handle, or why the pass cannot run.
     async fn handle_of(&self, account: &Account) -> Result<Handle, Halt> {
         let token = match self.tokens.access_token(account).await {
@@ -843,6 +799,7 @@ fn failed(e: StoreError) -> Halt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn meta_timestamps_read_with_their_offset() {

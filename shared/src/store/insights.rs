@@ -3,6 +3,8 @@
 //! as `YYYY-MM-DD`, so a range of days is one Query; media insights are listed by
 //! publishing time (gsi2) and found by media id (gsi1).
 
+use std::collections::BTreeMap;
+
 use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, keys};
 use crate::ids::{AccountId, MediaId, TenantId};
 use crate::insights::records::{AccountDay, MediaInsights, Snapshot, SyncState, day_of, day_text};
@@ -66,6 +68,54 @@ impl Store {
             format!("{}{to}", keys::INSIGHTS_DAY_PREFIX),
         );
         self.query(None, &partition, &range, listing).await
+    }
+
+    /// Every stored day from `from` to `to` (both included), by date, all pages read.
+    pub async fn account_days_by_date(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        from: &str,
+        to: &str,
+    ) -> Result<BTreeMap<String, AccountDay>, StoreError> {
+        let mut all = BTreeMap::new();
+        let mut listing = Listing {
+            limit: 400,
+            ..Listing::default()
+        };
+        loop {
+            let page = self
+                .account_days(tenant, account, from, to, &listing)
+                .await?;
+            all.extend(page.items.into_iter().map(|d| (d.day.clone(), d)));
+            match page.next {
+                Some(next) => listing.cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Every media insights record of the account, by media id, all pages read.
+    pub async fn media_insights_by_id(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+    ) -> Result<BTreeMap<MediaId, MediaInsights>, StoreError> {
+        let mut all = BTreeMap::new();
+        let mut listing = Listing {
+            limit: 200,
+            ..Listing::default()
+        };
+        loop {
+            let page = self
+                .list_media_insights(tenant, account, 0, i64::MAX / 2, &listing)
+                .await?;
+            all.extend(page.items.into_iter().map(|m| (m.media_id.clone(), m)));
+            match page.next {
+                Some(next) => listing.cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
     }
 
     pub async fn put_media_insights(&self, media: &MediaInsights) -> Result<(), StoreError> {

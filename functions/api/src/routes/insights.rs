@@ -250,28 +250,15 @@ async fn stored_days(
     since: Date,
     until: Date,
 ) -> ApiResult<BTreeMap<String, AccountDay>> {
-    let mut all = BTreeMap::new();
-    let mut listing = Listing {
-        limit: 400,
-        ..Listing::default()
-    };
-    loop {
-        let page = app
-            .store
-            .account_days(
-                &account.tenant_id,
-                &account.account_id,
-                &day_text(since),
-                &day_text(until),
-                &listing,
-            )
-            .await?;
-        all.extend(page.items.into_iter().map(|d| (d.day.clone(), d)));
-        match page.next {
-            Some(next) => listing.cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
+    Ok(app
+        .store
+        .account_days_by_date(
+            &account.tenant_id,
+            &account.account_id,
+            &day_text(since),
+            &day_text(until),
+        )
+        .await?)
 }
 
 fn each_day(since: Date, until: Date) -> impl Iterator<Item = Date> {
