@@ -4,6 +4,7 @@
 pub mod access;
 pub mod ai;
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod events;

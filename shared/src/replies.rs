@@ -17,10 +17,9 @@ use std::sync::Arc;
 use serde_json::json;
 use tracing::warn;
 
-use crate::ai::{
-    Clock, Draft, DraftKey, DraftStatus, LongReplies, fit_reply, policy::HUMAN_AGENT_WINDOW,
-};
+use crate::ai::{Draft, DraftKey, DraftStatus, LongReplies, fit_reply, policy::HUMAN_AGENT_WINDOW};
 use crate::audit::{AuditEntry, AuditError, AuditTrail};
+use crate::clock::Clock;
 use crate::ids::{AccountId, CustomerId, MessageId, TenantId};
 use crate::inbox::{AiOrigin, Author, Conversation, Direction, MessageKind, StoredMessage};
 use crate::meta::{

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::audit::{AuditEntry, AuditTrail};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Secrets, Vars};
 use crate::crypto::{CryptoError, EncryptionContext, EnvelopeCipher, Purpose};
 use crate::events::{AccountNeedsReconnect, EventBus, TokenRefreshFailed};
@@ -42,21 +43,6 @@ pub const LONG_LIVED_TOKEN_SECONDS: i64 = 60 * 86_400;
 /// How long a refresh may hold its claim on an account: longer than one Graph call
 /// with retries, short enough that a crashed refresher blocks nobody for long.
 const REFRESH_CLAIM_SECONDS: i64 = 90;
-
-/// The current time, in epoch seconds. Tests steer it (the simulator has its own clock).
-pub trait Clock: Send + Sync {
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    }
-}
 
 /// How Meta renews a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,7 +438,7 @@ impl Tokens {
     }
 
     pub fn now(&self) -> i64 {
-        self.clock.now()
+        self.clock.now_secs()
     }
 
     fn context(account: &Account) -> EncryptionContext {
@@ -487,7 +473,7 @@ impl Tokens {
             return Err(TokenError::NotConnected(account.status));
         }
         let sealed = account.token_sealed.as_deref().ok_or(TokenError::NoToken)?;
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         match refresh_decision(account, now, self.policy.refresh_before_use_seconds) {
             RefreshDecision::Expired => {
                 let reason = "token expired".to_owned();
@@ -520,7 +506,7 @@ impl Tokens {
 
     /// Refresh `account`'s token if the rule says it is due (the schedule's entry).
     pub async fn refresh(&self, account: &Account) -> RefreshOutcome {
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         let outcome = match refresh_decision(account, now, self.policy.horizon_seconds) {
             RefreshDecision::NotConnected => RefreshOutcome::Skipped(SkipReason::NotConnected),
             RefreshDecision::NoToken => RefreshOutcome::Skipped(SkipReason::NoToken),
@@ -565,7 +551,7 @@ impl Tokens {
             },
             other => {
                 let reason = other.reason();
-                let now = self.clock.now();
+                let now = self.clock.now_secs();
                 let event = TokenRefreshFailed {
                     tenant_id: account.tenant_id.clone(),
                     account_id: account.account_id.to_string(),
@@ -600,7 +586,7 @@ impl Tokens {
             .ok_or(AttemptError::ChangedConcurrently)?;
         // The claim's expiry is compared with DynamoDB-side wall time by the store, so it
         // is set from the system clock, not from the (possibly simulated) policy clock.
-        let claim_until = SystemClock.now() + REFRESH_CLAIM_SECONDS;
+        let claim_until = SystemClock.now_secs() + REFRESH_CLAIM_SECONDS;
         let claimed = self
             .store
             .claim_action(&account.tenant_id, &refresh_claim(account), claim_until)
@@ -700,7 +686,7 @@ impl Tokens {
     /// out of the expiry index, publish `AccountNeedsReconnect` with a fresh onboarding
     /// link, and audit it.
     pub async fn mark_needs_reconnect(&self, account: &Account, reason: &str) -> RefreshOutcome {
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         match self.store.mark_needs_reconnect(account, now).await {
             Ok(true) => {}
             Ok(false) => return RefreshOutcome::Skipped(SkipReason::ChangedConcurrently),

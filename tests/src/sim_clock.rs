@@ -74,14 +74,8 @@ impl SimClock {
     }
 }
 
-impl relay::ai::Clock for SimClock {
+impl relay::clock::Clock for SimClock {
     fn now_ms(&self) -> i64 {
         SimClock::now_ms(self)
-    }
-}
-
-impl relay::tokens::Clock for SimClock {
-    fn now(&self) -> i64 {
-        SimClock::now_ms(self).div_euclid(1000)
     }
 }

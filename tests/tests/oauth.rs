@@ -14,13 +14,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth::{Oauth, OauthDeps, Settings};
 use onboarding_world::*;
+use relay::clock::{Clock, SystemClock};
 use relay::ids::AccountId;
 use relay::meta::{FacebookPage, InstagramAccount};
 use relay::onboarding::{Provider, PublicBaseUrl, security_audit_tenant};
 use relay::secret::Secret;
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind, Tenant};
 use relay::store::keys;
-use relay::tokens::{Clock, SystemClock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -97,7 +97,7 @@ async fn instagram_login_connects_the_account_over_http() {
     let expires = account
         .token_expires_at
         .expect("a long-lived token expires");
-    let lifetime = expires - world.clock.now();
+    let lifetime = expires - world.clock.now_secs();
     assert!(
         (59 * 86_400..=60 * 86_400).contains(&lifetime),
         "not a 60-day token: {lifetime}"
@@ -229,7 +229,7 @@ async fn reconnecting_replaces_the_token_clears_needs_reconnect_and_keeps_the_da
     );
     let due = world
         .store
-        .accounts_expiring_before(world.clock.now() + 61 * 86_400)
+        .accounts_expiring_before(world.clock.now_secs() + 61 * 86_400)
         .await
         .unwrap();
     assert!(
@@ -369,7 +369,7 @@ async fn facebook_login_connects_pages_and_their_linked_instagram_accounts() {
     assert!(
         world
             .store
-            .accounts_expiring_before(world.clock.now() + 365 * 86_400)
+            .accounts_expiring_before(world.clock.now_secs() + 365 * 86_400)
             .await
             .unwrap()
             .is_empty(),
@@ -765,7 +765,7 @@ async fn onboarding_links_must_be_genuine_and_current() {
     let no_tenant = world
         .oauth
         .links()
-        .issue(&tenant("ghost"), world.clock.now() + 3600)
+        .issue(&tenant("ghost"), world.clock.now_secs() + 3600)
         .url;
     assert_eq!(world.get(&no_tenant).await.status, StatusCode::NOT_FOUND);
 
@@ -881,7 +881,7 @@ async fn deauthorize_needs_a_valid_signed_request_and_then_disconnects() {
     assert!(
         world
             .store
-            .accounts_expiring_before(world.clock.now() + 365 * 86_400)
+            .accounts_expiring_before(world.clock.now_secs() + 365 * 86_400)
             .await
             .unwrap()
             .is_empty(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use meta_sim::{MetaSim, SimConfig};
 use relay::audit::AuditTrail;
+use relay::clock::{Clock, SystemClock};
 use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
 use relay::events::EventBus;
 use relay::ids::{AccountId, TenantId};
@@ -18,7 +19,7 @@ use relay::onboarding::{OnboardingLinks, PublicBaseUrl};
 use relay::secret::{AccessToken, Secret};
 use relay::store::Store;
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::tokens::{Clock, SystemClock, TokenError, TokenPolicy, Tokens};
+use relay::tokens::{TokenError, TokenPolicy, Tokens};
 use relay_tests::TestAws;
 use serde_json::{Value, json};
 use token_refresh::{RunSummary, Settings, TokenRefresh};
@@ -34,8 +35,8 @@ struct SimClock {
 }
 
 impl Clock for SimClock {
-    fn now(&self) -> i64 {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.offset.load(Ordering::SeqCst) * 1000
     }
 }
 
@@ -165,7 +166,7 @@ impl World {
         let now = self.admin_get("/_sim/clock").await["now"].as_i64().unwrap();
         self.clock
             .offset
-            .store(now - SystemClock.now(), Ordering::SeqCst);
+            .store(now - SystemClock.now_secs(), Ordering::SeqCst);
     }
 
     /// Moves the simulator's clock, and Relay's with it.
@@ -215,7 +216,7 @@ impl World {
         login: LoginKind,
         minted: &Value,
     ) -> Account {
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         let token = AccessToken::new(minted["access_token"].as_str().unwrap());
         let sealed = self
             .cipher
@@ -279,7 +280,7 @@ impl World {
 
     async fn in_index(&self, account: &Account, within: i64) -> bool {
         self.store
-            .accounts_expiring_before(self.clock.now() + within)
+            .accounts_expiring_before(self.clock.now_secs() + within)
             .await
             .unwrap()
             .iter()
@@ -333,7 +334,7 @@ async fn a_token_under_24_hours_old_is_left_alone_then_refreshed_once_meta_allow
     assert_ne!(refreshed.token_sealed, account.token_sealed);
     // The simulator's clock follows wall time between the refresh and this read: allow
     // the few seconds that may have passed.
-    let now = world.clock.now();
+    let now = world.clock.now_secs();
     let expires = refreshed.token_expires_at.unwrap();
     assert!(
         (now + 60 * DAY - 5..=now + 60 * DAY).contains(&expires),
@@ -447,7 +448,7 @@ async fn an_expired_token_marks_the_account_and_publishes_a_reconnect_event() {
         PublicBaseUrl::parse(PUBLIC_BASE).unwrap(),
     );
     let grant = links
-        .verify(token, world.clock.now())
+        .verify(token, world.clock.now_secs())
         .expect("the link in the event works");
     assert_eq!(grant.tenant, tenant());
     assert!(
@@ -557,7 +558,7 @@ async fn facebook_user_tokens_are_renewed_by_exchange() {
     let summary = world.run().await;
     assert_eq!(summary.refreshed, 1, "{summary:?}");
     let renewed = world.reload(&account).await;
-    assert_within_seconds_of(renewed.token_expires_at, world.clock.now() + 60 * DAY);
+    assert_within_seconds_of(renewed.token_expires_at, world.clock.now_secs() + 60 * DAY);
     let token = world.token(&renewed).await;
     assert!(token.expose().starts_with("EAA"));
     world
@@ -610,7 +611,7 @@ async fn the_get_token_helper_refreshes_a_token_about_to_expire() {
     assert_eq!(world.refresh_calls().await, 1);
     let after = world.reload(&stored).await;
     assert_eq!(token.expose(), world.token(&after).await.expose());
-    assert_within_seconds_of(after.token_expires_at, world.clock.now() + 60 * DAY);
+    assert_within_seconds_of(after.token_expires_at, world.clock.now_secs() + 60 * DAY);
     world
         .graph
         .instagram_profile(&InstagramAccount::instagram_login(

@@ -33,12 +33,13 @@ use relay::ai::policy::time_left_ms;
 use relay::ai::prompt::{pending_messages, readable_text};
 use relay::ai::retrieval::mentions_product;
 use relay::ai::{
-    AiSettings, Clock, Decision, Draft, DraftKey, DraftKind, DraftReply, DraftStatus, Drafter,
+    AiSettings, Decision, Draft, DraftKey, DraftKind, DraftReply, DraftStatus, Drafter,
     EscalationWords, Limits, LlmConfig, OpenAiCompatible, OutcomeStatus, ProductLink, Prompt,
     PromptInput, ReplyKind, ReplyOutcome, Situation, SkipReason, build_prompt, decide,
     detect_escalation, fit_reply, rank,
 };
 use relay::audit::{AuditEntry, AuditError, AuditTrail};
+use relay::clock::Clock;
 use relay::config::{ConfigError, Secrets, Vars};
 use relay::events::{EscalationCreated, EventBus, EventError};
 use relay::ids::{CustomerId, MessageId};

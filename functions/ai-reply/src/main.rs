@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
             graph: tokens.graph().clone(),
             tokens,
             drafter,
-            clock: Arc::new(relay::ai::SystemClock),
+            clock: Arc::new(relay::clock::SystemClock),
             requeue,
         },
         settings,

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use relay::access::RateLimit;
-use relay::ai::{Clock, SystemClock};
 use relay::audit::AuditTrail;
+use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
 use relay::jobs::JobQueue;
 use relay::onboarding::OnboardingLinks;

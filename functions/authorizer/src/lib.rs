@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use relay::access::{Grant, bearer_key, key_hash};
-use relay::ai::{Clock, SystemClock};
+use relay::clock::{Clock, SystemClock};
 use relay::config::Config;
 use relay::store::Store;
 use relay::telemetry::Metrics;

@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
-use relay::ai::Clock;
 use relay::audit::{AuditEntry, AuditError, AuditTrail};
+use relay::clock::Clock;
 use relay::config::{ConfigError, Vars};
 use relay::ids::CommentId;
 use relay::inbox::StoredComment;

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
             audit: tokens.audit().clone(),
             graph: tokens.graph().clone(),
             tokens,
-            clock: Arc::new(relay::ai::SystemClock),
+            clock: Arc::new(relay::clock::SystemClock),
         },
         settings,
     );

@@ -3,6 +3,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use relay::audit::AuditEntry;
+use relay::clock::{Clock, SystemClock};
 use relay::crypto::{CryptoError, EncryptionContext, Purpose};
 use relay::ids::{AccountId, TenantId};
 use relay::meta::{
@@ -20,7 +21,7 @@ use relay::onboarding::{
 use relay::secret::AccessToken;
 use relay::store::StoreError;
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::tokens::{Clock, LONG_LIVED_TOKEN_SECONDS, SystemClock};
+use relay::tokens::LONG_LIVED_TOKEN_SECONDS;
 use tracing::{info, warn};
 
 use crate::{Oauth, page, paths, redirect};
@@ -89,7 +90,7 @@ struct Connected {
 
 impl Oauth {
     fn now(&self) -> i64 {
-        self.clock.now()
+        self.clock.now_secs()
     }
 
     async fn record(&self, tenant: &TenantId, entry: AuditEntry) {
@@ -281,7 +282,7 @@ impl Oauth {
             self.now(),
         );
         // DynamoDB's TTL and the store's claim check compare with wall time.
-        let nonce_ttl = SystemClock.now() + STATE_LIFETIME_SECONDS + 60;
+        let nonce_ttl = SystemClock.now_secs() + STATE_LIFETIME_SECONDS + 60;
         match self.store.put_oauth_nonce(&state.nonce, nonce_ttl).await {
             Ok(true) => {}
             Ok(false) | Err(_) => {
@@ -312,7 +313,7 @@ impl Oauth {
     /// Consume a state's nonce: true the first time, false ever after.
     async fn consume_nonce(&self, nonce: &str) -> Result<bool, StoreError> {
         self.store
-            .consume_oauth_nonce(nonce, SystemClock.now())
+            .consume_oauth_nonce(nonce, SystemClock.now_secs())
             .await
     }
 

@@ -28,6 +28,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
 use relay::audit::AuditTrail;
+use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
 use relay::crypto::EnvelopeCipher;
 use relay::meta::GraphClient;
@@ -36,7 +37,7 @@ use relay::onboarding::{DeletionCodes, OnboardingLinks, Provider, PublicBaseUrl,
 use relay::secret::Secret;
 use relay::store::Store;
 use relay::telemetry::Metrics;
-use relay::tokens::{self, Clock, SystemClock};
+use relay::tokens;
 
 pub use meta_callbacks::DeletionRecord;
 

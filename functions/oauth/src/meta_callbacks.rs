@@ -115,7 +115,7 @@ impl Oauth {
                 );
             }
         };
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         for mut account in accounts {
             let had_token = account.token_sealed.is_some();
             account.status = AccountStatus::Disconnected;
@@ -174,7 +174,7 @@ impl Oauth {
             Ok(signed) => signed,
             Err(error) => return Self::refused(&error),
         };
-        let now = self.clock.now();
+        let now = self.clock.now_secs();
         let code = self.deletion_codes.code_for(
             provider,
             &signed.user_id,
@@ -237,7 +237,7 @@ impl Oauth {
         match result {
             Ok(()) => {
                 record.status = DeletionStatus::Completed;
-                record.completed_at = Some(self.clock.now());
+                record.completed_at = Some(self.clock.now_secs());
                 if let Err(e) = self.put_deletion(&record).await {
                     return unavailable(&e);
                 }

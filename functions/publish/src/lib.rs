@@ -63,7 +63,7 @@ pub fn from_config(
         media,
         tokens,
         queue: JobQueue::new(aws_sdk_sqs::Client::new(sdk), queue),
-        clock: Arc::new(relay::ai::SystemClock),
+        clock: Arc::new(relay::clock::SystemClock),
         settings,
     })
 }

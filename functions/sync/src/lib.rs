@@ -48,7 +48,7 @@ pub fn from_config(
         store: tokens.store().clone(),
         graph: tokens.graph().clone(),
         tokens,
-        clock: Arc::new(relay::ai::SystemClock),
+        clock: Arc::new(relay::clock::SystemClock),
         settings,
     })
 }

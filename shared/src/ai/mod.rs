@@ -19,7 +19,6 @@
 //! knowledge and conversation), so nothing of another tenant can reach it; no error or
 //! `Debug` output of this module carries message text, prompts or the LLM key.
 
-pub mod clock;
 pub mod drafter;
 pub mod escalation;
 pub mod knowledge;
@@ -34,7 +33,6 @@ mod builtin;
 mod openai;
 
 pub use builtin::{BUILTIN_MODEL, BuiltinDrafter};
-pub use clock::{Clock, SystemClock};
 pub use drafter::{DraftError, DraftReply, Drafter, ReplyKind};
 pub use escalation::{Escalation, EscalationWords, detect_escalation};
 pub use knowledge::{

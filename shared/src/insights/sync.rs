@@ -26,7 +26,7 @@ use super::records::{
     self, AccountDay, MediaInsights, Metrics, Snapshot, SyncState, WINDOW_DAYS, day_start_ms,
     day_text, is_fresh,
 };
-use crate::ai::Clock;
+use crate::clock::Clock;
 use crate::config::Vars;
 use crate::ids::{AccountId, MediaId, PostId, TenantId};
 use crate::jobs::{JobQueue, SyncJob};

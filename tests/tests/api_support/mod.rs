@@ -79,7 +79,7 @@ impl World {
             api::ACTOR,
         )
         .with_clock(ai.clock.clone());
-        let clock: Arc<dyn relay::ai::Clock> = ai.clock.clone();
+        let clock: Arc<dyn relay::clock::Clock> = ai.clock.clone();
         let app = Arc::new(App {
             store: p.store.clone(),
             audit: p.audit.clone(),

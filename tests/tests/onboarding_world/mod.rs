@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use meta_sim::{MetaSim, SimConfig};
 use oauth::{Oauth, OauthDeps, Settings};
 use relay::audit::{AuditRecord, AuditTrail};
+use relay::clock::{Clock, SystemClock};
 use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
 use relay::ids::TenantId;
 use relay::meta::{GraphClient, RetryPolicy};
@@ -21,7 +22,6 @@ use relay::onboarding::{Provider, PublicBaseUrl};
 use relay::secret::{AccessToken, Secret};
 use relay::store::Store;
 use relay::store::accounts::{Account, Tenant};
-use relay::tokens::{Clock, SystemClock};
 use relay_tests::TestAws;
 use relay_tests::pipeline::{HttpHandler, WebhookServer};
 use reqwest::StatusCode;
@@ -37,8 +37,8 @@ pub struct TestClock {
 }
 
 impl Clock for TestClock {
-    fn now(&self) -> i64 {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.offset.load(Ordering::SeqCst) * 1000
     }
 }
 
@@ -265,7 +265,7 @@ impl World {
             .expect("tenant stored");
         self.oauth
             .links()
-            .issue(&tenant(id), self.clock.now() + 7 * 86_400)
+            .issue(&tenant(id), self.clock.now_secs() + 7 * 86_400)
             .url
     }
 

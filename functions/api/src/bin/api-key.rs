@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use relay::access::{Grant, Role, mint_key};
-use relay::ai::{Clock, SystemClock};
 use relay::audit::{AuditEntry, AuditTrail};
+use relay::clock::{Clock, SystemClock};
 use relay::config::Config;
 use relay::ids::TenantId;
 use relay::store::Store;

@@ -10,12 +10,13 @@
 use std::process::ExitCode;
 
 use relay::audit::{AuditEntry, AuditTrail};
+use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, Secrets, Vars};
 use relay::ids::TenantId;
 use relay::onboarding::{OnboardingLinks, is_reserved_tenant};
 use relay::store::Store;
 use relay::store::accounts::Tenant;
-use relay::tokens::{Clock, SystemClock, public_base_url};
+use relay::tokens::public_base_url;
 
 const USAGE: &str =
     "usage: onboarding-link --tenant <tenant-id> [--name <display name>] [--days <1-30>]";
@@ -95,7 +96,7 @@ async fn run() -> Result<(), String> {
         aws_sdk_dynamodb::Client::new(&sdk),
         config.main_table.clone(),
     );
-    let now = SystemClock.now();
+    let now = SystemClock.now_secs();
     match store
         .get_tenant(&args.tenant)
         .await

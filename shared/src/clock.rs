@@ -1,13 +1,20 @@
-//! The time source of the reply rules.
+//! Relay's one time source.
 //!
-//! Meta's 24-hour window and the 30-second reply expectation are measured against
-//! Meta's clock (the timestamps it puts on messages). Production reads the system clock;
-//! tests inject the Meta simulator's clock, which they can move forward, so "a message
-//! 25 hours old" is a real state rather than a faked timestamp.
+//! Meta's 24-hour window, token expiry, claims, schedules and caches are all measured
+//! against one clock. Production reads the system clock; tests inject the Meta
+//! simulator's clock, which they can move forward, so "a message 25 hours old" or "a
+//! token 59 days old" is a real state rather than a faked timestamp.
 
-/// A source of the current time in epoch milliseconds.
+/// A source of the current time. Implementors give epoch milliseconds; seconds are
+/// derived from them, so the two can never disagree.
 pub trait Clock: Send + Sync {
+    /// Epoch milliseconds.
     fn now_ms(&self) -> i64;
+
+    /// Epoch seconds (rounded down).
+    fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
 }
 
 /// The system clock.
@@ -38,6 +45,12 @@ mod tests {
         let now = SystemClock.now_ms();
         // After 2024-01-01 and before 2100: milliseconds, not seconds or nanoseconds.
         assert!(now > 1_704_067_200_000 && now < 4_102_444_800_000, "{now}");
+    }
+
+    #[test]
+    fn seconds_are_the_milliseconds_rounded_down() {
+        assert_eq!(Clock::now_secs(&|| 1_999_i64), 1);
+        assert_eq!(Clock::now_secs(&|| -1_i64), -1);
     }
 
     #[test]
