@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, CommentId, CustomerId, MediaId, MessageId, TenantId};
+pub use crate::moderation::label::CommentStatus;
+use crate::moderation::label::{Label, status_of};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,29 +161,6 @@ pub struct Contact {
     pub last_seen_at: i64,
 }
 
-/// Moderation state of a comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommentStatus {
-    New,
-    Spam,
-    Hidden,
-    Replied,
-    Deleted,
-}
-
-impl CommentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Spam => "spam",
-            Self::Hidden => "hidden",
-            Self::Replied => "replied",
-            Self::Deleted => "deleted",
-        }
-    }
-}
-
 /// A comment on one of the account's media.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredComment {
@@ -201,7 +180,7 @@ pub struct StoredComment {
     pub received_at: i64,
     /// What moderation found (empty until classified, and for clean comments).
     #[serde(default)]
-    pub labels: Vec<crate::moderation::Label>,
+    pub labels: Vec<Label>,
     /// Why, in Relay's vocabulary (never the text).
     #[serde(default)]
     pub signals: Vec<String>,
@@ -236,7 +215,7 @@ pub struct StoredComment {
 impl StoredComment {
     /// The status its labels and state give it.
     pub fn derived_status(&self) -> CommentStatus {
-        crate::moderation::status_of(
+        status_of(
             &self.labels,
             self.hidden,
             self.replied_at.is_some() || self.private_replied_at.is_some(),

@@ -16,32 +16,11 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::label::Label;
 use super::policy::ModerationPolicy;
 use crate::ai::EscalationWords as WordPatterns;
 use crate::ai::escalation::words_of;
 use crate::ai::retrieval::fold;
-use crate::inbox::CommentStatus;
-
-/// What a comment was found to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Label {
-    Spam,
-    Link,
-    BlockedWord,
-    Repeat,
-}
-
-impl Label {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spam => "spam",
-            Self::Link => "link",
-            Self::BlockedWord => "blocked_word",
-            Self::Repeat => "repeat",
-        }
-    }
-}
 
 /// What the classifier needs to know about one comment.
 #[derive(Clone, Copy)]
@@ -68,22 +47,6 @@ pub struct Verdict {
 impl Verdict {
     pub fn has(&self, label: Label) -> bool {
         self.labels.contains(&label)
-    }
-}
-
-/// A comment's status from its labels and what was done to it. The most decisive state
-/// wins: deleted, then hidden, then replied, then spam.
-pub fn status_of(labels: &[Label], hidden: bool, replied: bool, deleted: bool) -> CommentStatus {
-    if deleted {
-        CommentStatus::Deleted
-    } else if hidden {
-        CommentStatus::Hidden
-    } else if replied {
-        CommentStatus::Replied
-    } else if labels.contains(&Label::Spam) {
-        CommentStatus::Spam
-    } else {
-        CommentStatus::New
     }
 }
 
@@ -564,16 +527,5 @@ mod tests {
             normalized_fingerprint(" 🔥🔥 ")
         );
         assert_eq!(normalized_fingerprint("   "), None);
-    }
-
-    #[test]
-    fn status_follows_the_most_decisive_state() {
-        use CommentStatus::*;
-        let spam = [Label::Spam];
-        assert_eq!(status_of(&[], false, false, false), New);
-        assert_eq!(status_of(&spam, false, false, false), Spam);
-        assert_eq!(status_of(&spam, false, true, false), Replied);
-        assert_eq!(status_of(&spam, true, true, false), Hidden);
-        assert_eq!(status_of(&spam, true, true, true), Deleted);
     }
 }

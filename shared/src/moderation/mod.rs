@@ -1,5 +1,6 @@
 //! Comment moderation: the rules, as pure functions over plain values.
 //!
+//! - [`label`]: the labels and statuses a comment's moderation state is told in;
 //! - [`policy`]: a tenant's moderation policy for one account (what counts, what is
 //!   hidden automatically), validated before it is stored;
 //! - [`classify`]: labels a comment (spam, links, blocked words, repeats) and decides
@@ -13,8 +14,10 @@
 
 pub mod actions;
 pub mod classify;
+pub mod label;
 pub mod policy;
 
 pub use actions::{ActionError, ModerationAction, private_reply_allowed};
-pub use classify::{CommentFacts, Label, Verdict, classify, normalized_fingerprint, status_of};
+pub use classify::{CommentFacts, Verdict, classify, normalized_fingerprint};
+pub use label::{CommentStatus, Label, status_of};
 pub use policy::{HideRules, ModerationPolicy, PolicyError, Sensitivity};
