@@ -15,8 +15,8 @@ use relay::onboarding::html::{
     self, ConnectedAccountView, OnboardingView, PopupMessage, PopupTarget, ProblemView, SuccessView,
 };
 use relay::onboarding::{
-    LinkError, OAuthState, Provider, ReturnTarget, STATE_LIFETIME_SECONDS, StateError,
-    security_audit_tenant,
+    LinkError, MAX_RETURN_LINK_LEN, OAuthState, Provider, ReturnTarget, STATE_LIFETIME_SECONDS,
+    StateError, security_audit_tenant,
 };
 use relay::secret::AccessToken;
 use relay::store::StoreError;
@@ -169,6 +169,9 @@ impl Oauth {
             if parsed.origin().ascii_serialization() != origin {
                 return Err("The return link points outside the allowed site.");
             }
+            if parsed.as_str().len() > MAX_RETURN_LINK_LEN {
+                return Err("The return link is too long.");
+            }
             return Ok(ReturnTarget::Url(parsed.to_string()));
         }
         match query.first("mode") {
@@ -274,13 +277,16 @@ impl Oauth {
             Ok(target) => target,
             Err(message) => return Self::bad_request(message),
         };
-        let (state, encoded) = self.states.issue(
+        let issued = self.states.issue(
             grant.tenant.clone(),
             provider,
             return_to,
             grant.expires_at,
             self.now(),
         );
+        let Ok((state, encoded)) = issued else {
+            return Self::bad_request("The return link is too long.");
+        };
         // DynamoDB's TTL and the store's claim check compare with wall time.
         let nonce_ttl = SystemClock.now_secs() + STATE_LIFETIME_SECONDS + 60;
         match self.store.put_oauth_nonce(&state.nonce, nonce_ttl).await {

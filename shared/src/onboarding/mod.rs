@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 pub use deletion::{DeletionCodes, DeletionStatus};
 pub use link::{IssuedLink, LinkError, LinkGrant, ONBOARDING_PATH, OnboardingLinks, PublicBaseUrl};
 pub use signed_request::{SignedRequest, SignedRequestError, verify_signed_request};
-pub use state::{OAuthState, ReturnTarget, STATE_LIFETIME_SECONDS, StateError, StateSigner};
+pub use state::{
+    MAX_RETURN_LINK_LEN, OAuthState, ReturnLinkTooLong, ReturnTarget, STATE_LIFETIME_SECONDS,
+    StateError, StateSigner,
+};
 
 use crate::ids::TenantId;
 use crate::store::accounts::LoginKind;

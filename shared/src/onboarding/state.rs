@@ -21,8 +21,14 @@ use crate::secret::Secret;
 pub const STATE_LIFETIME_SECONDS: i64 = 600;
 
 const VERSION: u8 = 1;
-/// Far more than a real state needs; refuses junk before any decoding.
-const MAX_ENCODED_LEN: usize = 2048;
+/// The longest return link a state carries. The state travels in Meta's dialog URL and
+/// back in the callback's, and browsers and proxies are reliable with URLs up to about
+/// 2,000 characters more than that.
+pub const MAX_RETURN_LINK_LEN: usize = 2048;
+/// Room for a state with the longest return link and tenant id (JSON in base64url, then
+/// the signature); [`StateSigner::issue`] never signs a longer one, so every issued state
+/// verifies, and anything longer is junk, refused before any decoding.
+const MAX_ENCODED_LEN: usize = 4096;
 
 /// Where the person goes when the flow ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +102,11 @@ impl StateError {
     }
 }
 
+/// Why no state was issued: its return link is too long to travel in a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the return link is longer than an OAuth state carries ({MAX_RETURN_LINK_LEN} characters)")]
+pub struct ReturnLinkTooLong;
+
 /// Issues and verifies states.
 #[derive(Debug, Clone)]
 pub struct StateSigner {
@@ -110,7 +121,9 @@ impl StateSigner {
     }
 
     /// A fresh state (random nonce, valid [`STATE_LIFETIME_SECONDS`] from `now`) and its
-    /// encoded form for the dialog URL.
+    /// encoded form for the dialog URL; refused when its return link is longer than
+    /// [`MAX_RETURN_LINK_LEN`] (or, escaped, would not fit), so that what is issued
+    /// always verifies.
     pub fn issue(
         &self,
         tenant: TenantId,
@@ -118,7 +131,10 @@ impl StateSigner {
         return_to: ReturnTarget,
         link_expires_at: i64,
         now: i64,
-    ) -> (OAuthState, String) {
+    ) -> Result<(OAuthState, String), ReturnLinkTooLong> {
+        if matches!(&return_to, ReturnTarget::Url(url) if url.len() > MAX_RETURN_LINK_LEN) {
+            return Err(ReturnLinkTooLong);
+        }
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let state = OAuthState {
@@ -131,7 +147,10 @@ impl StateSigner {
             expires_at: now + STATE_LIFETIME_SECONDS,
         };
         let encoded = self.encode(&state);
-        (state, encoded)
+        if encoded.len() > MAX_ENCODED_LEN {
+            return Err(ReturnLinkTooLong);
+        }
+        Ok((state, encoded))
     }
 
     fn encode(&self, state: &OAuthState) -> String {
@@ -195,13 +214,15 @@ mod tests {
     #[test]
     fn a_state_verifies_for_its_provider_within_ten_minutes() {
         let s = signer();
-        let (issued, encoded) = s.issue(
-            tenant(),
-            Provider::Instagram,
-            ReturnTarget::Popup,
-            5_000,
-            1_000,
-        );
+        let (issued, encoded) = s
+            .issue(
+                tenant(),
+                Provider::Instagram,
+                ReturnTarget::Popup,
+                5_000,
+                1_000,
+            )
+            .unwrap();
         assert_eq!(issued.expires_at, 1_600);
         let verified = s
             .verify(Some(&encoded), Provider::Instagram, 1_599)
@@ -213,7 +234,9 @@ mod tests {
     #[test]
     fn expired_and_cross_provider_states_are_refused_but_authentic() {
         let s = signer();
-        let (_, encoded) = s.issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 1_000);
+        let (_, encoded) = s
+            .issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 1_000)
+            .unwrap();
         let expired = s
             .verify(Some(&encoded), Provider::Instagram, 1_600)
             .unwrap_err();
@@ -229,7 +252,9 @@ mod tests {
     #[test]
     fn forged_states_are_refused_before_their_payload_is_read() {
         let s = signer();
-        let (_, encoded) = s.issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 1_000);
+        let (_, encoded) = s
+            .issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 1_000)
+            .unwrap();
         let (payload, signature) = encoded.split_once('.').unwrap();
         // Another tenant in the payload, the old signature.
         let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
@@ -278,10 +303,55 @@ mod tests {
     }
 
     #[test]
+    fn return_links_up_to_the_limit_verify_and_longer_ones_are_refused_at_issue() {
+        let s = signer();
+        let longest_tenant = TenantId::parse("t".repeat(64)).unwrap();
+        let link = |len: usize| {
+            let base = "https://app.example/";
+            ReturnTarget::Url(format!("{base}{}", "a".repeat(len - base.len())))
+        };
+        let (issued, encoded) = s
+            .issue(
+                longest_tenant.clone(),
+                Provider::Facebook,
+                link(MAX_RETURN_LINK_LEN),
+                i64::MIN,
+                i64::MAX - STATE_LIFETIME_SECONDS,
+            )
+            .expect("a return link at the limit is carried");
+        assert_eq!(
+            s.verify(Some(&encoded), Provider::Facebook, i64::MIN),
+            Ok(issued),
+            "a state of {} characters",
+            encoded.len()
+        );
+        assert_eq!(
+            s.issue(
+                longest_tenant,
+                Provider::Facebook,
+                link(MAX_RETURN_LINK_LEN + 1),
+                0,
+                0
+            ),
+            Err(ReturnLinkTooLong)
+        );
+        // Escaping can make a link within the limit too long to encode: refused too.
+        let escaped = ReturnTarget::Url("\u{1}".repeat(MAX_RETURN_LINK_LEN));
+        assert_eq!(
+            s.issue(tenant(), Provider::Instagram, escaped, 0, 0),
+            Err(ReturnLinkTooLong)
+        );
+    }
+
+    #[test]
     fn nonces_differ_between_flows() {
         let s = signer();
-        let (a, _) = s.issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 0);
-        let (b, _) = s.issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 0);
+        let (a, _) = s
+            .issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 0)
+            .unwrap();
+        let (b, _) = s
+            .issue(tenant(), Provider::Instagram, ReturnTarget::Page, 0, 0)
+            .unwrap();
         assert_ne!(a.nonce, b.nonce);
         assert_eq!(a.nonce.len(), 22);
     }
