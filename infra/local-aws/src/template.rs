@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 use thiserror::Error;
 
 /// Environment variable that names the template explicitly.
@@ -36,7 +36,7 @@ pub enum TemplateError {
     #[error("no template.yaml found in {start} or any parent directory (set {TEMPLATE_ENV})")]
     NotFound { start: PathBuf },
     #[error("template is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] yaml_serde::Error),
     #[error("template has no Resources mapping")]
     NoResources,
     #[error("{resource}: {message}")]
@@ -700,7 +700,7 @@ impl<'a> Props<'a> {
 impl Template {
     /// Parses template text.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let root: Value = serde_yaml::from_str(text)?;
+        let root: Value = yaml_serde::from_str(text)?;
         let parameters = match root.get("Parameters") {
             Some(Value::Mapping(map)) => map
                 .iter()
@@ -2007,7 +2007,7 @@ Resources:
     #[test]
     fn sub_splits_references_attributes_and_escapes() {
         let value: Value =
-            serde_yaml::from_str("!Sub 'a-${Stage}-${Q.Arn}-${!Literal}-${AWS::Region}'").unwrap();
+            yaml_serde::from_str("!Sub 'a-${Stage}-${Q.Arn}-${!Literal}-${AWS::Region}'").unwrap();
         let expr = Expr::parse(&value, "test").unwrap();
         struct R;
         impl Resolve for R {
