@@ -117,11 +117,7 @@ fn lifecycle_rule(rule: &Props<'_>) -> Result<LifecycleRule, TemplateError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn project() -> Template {
-        Template::project().expect("template.yaml of the repository parses into specs")
-    }
+    use crate::template::project;
 
     #[test]
     fn uploaded_media_expire_by_their_tag_and_nothing_is_kept_forever() {

@@ -305,10 +305,7 @@ impl Template {
 mod tests {
     use super::*;
     use crate::template::ScheduleKind;
-
-    fn project() -> Template {
-        Template::project().expect("template.yaml of the repository parses into specs")
-    }
+    use crate::template::project;
 
     #[test]
     fn every_function_variable_refers_to_something_the_template_declares() {

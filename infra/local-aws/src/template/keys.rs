@@ -87,10 +87,7 @@ impl Template {
 mod tests {
     use super::*;
     use crate::template::EventBusSpec;
-
-    fn project() -> Template {
-        Template::project().expect("template.yaml of the repository parses into specs")
-    }
+    use crate::template::project;
 
     #[test]
     fn token_key_rotates_and_bus_exists() {

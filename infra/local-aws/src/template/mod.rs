@@ -274,3 +274,9 @@ fn environment_variables(
         Some(_) => Err(invalid(at, "Environment.Variables must be a mapping")),
     }
 }
+
+/// The repository's template.yaml, which the tests of every reader check.
+#[cfg(test)]
+fn project() -> Template {
+    Template::project().expect("template.yaml of the repository parses into specs")
+}

@@ -148,10 +148,7 @@ fn redrive_policy(id: &str, value: &Value, p: &Props<'_>) -> Result<RedriveSpec,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn project() -> Template {
-        Template::project().expect("template.yaml of the repository parses into specs")
-    }
+    use crate::template::project;
 
     #[test]
     fn every_work_queue_sends_poison_messages_to_its_own_dlq_after_five_receives() {

@@ -304,10 +304,7 @@ fn check_key_attributes(table: &TableSpec) -> Result<(), TemplateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn project() -> Template {
-        Template::project().expect("template.yaml of the repository parses into specs")
-    }
+    use crate::template::project;
 
     #[test]
     fn main_table_has_the_key_design_the_store_relies_on() {
