@@ -81,7 +81,7 @@ async fn work(w: &World, syncer: &Syncer) -> usize {
     let p = &w.ai.p;
     Dispatcher::new(p.aws.sqs(), p.aws.queues.sync.clone())
         .drain(20, |event: SqsEvent| async move {
-            sync::handle_batch(syncer, &event).await
+            relay::lambda::sqs_batch(&sync::Sync::new(syncer), &event).await
         })
         .await
         .delivered

@@ -192,7 +192,7 @@ impl World {
         let syncer = &self.syncer;
         self.sync_queue()
             .drain(10, |event: SqsEvent| async move {
-                sync::handle_batch(syncer, &event).await
+                relay::lambda::sqs_batch(&sync::Sync::new(syncer), &event).await
             })
             .await
     }
@@ -722,15 +722,18 @@ async fn a_queued_refresh_runs_through_the_sync_queue_once_per_window() {
             .expect("the schedule's sample event"),
     )
     .unwrap();
-    match sync::handle(&w.syncer, scheduled)
+    let answer = relay::lambda::queue_or_schedule(&sync::Sync::new(&w.syncer), scheduled)
         .await
-        .expect("the sweep runs")
-    {
-        sync::Answer::Swept(report) => {
-            assert_eq!((report.accounts, report.due), (1, 0), "{report:?}")
-        }
-        other => panic!("the schedule runs the sweep: {other:?}"),
-    }
+        .expect("the sweep runs");
+    assert!(
+        answer.get("batchItemFailures").is_none(),
+        "the schedule runs the sweep: {answer}"
+    );
+    assert_eq!(
+        (answer["accounts"].as_u64(), answer["due"].as_u64()),
+        (Some(1), Some(0)),
+        "{answer}"
+    );
 
     // The next window takes a new request.
     w.clock.advance(settings.refresh_every.as_secs() + 1).await;

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use lambda_http::Error;
-use relay::config::{Config, Secrets};
+use relay::lambda::ColdStart;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    relay::telemetry::init();
-    let config = Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
-    let secrets = Secrets::load(config.secrets_arn.as_deref(), &sdk).await?;
-    let app = Arc::new(api::App::from_config(&config, &secrets, &sdk)?);
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold = ColdStart::load().await?;
+    let app = Arc::new(api::App::from_config(
+        &cold.config,
+        &cold.secrets,
+        &cold.sdk,
+    )?);
     lambda_http::run(api::router(app)).await
 }

@@ -1,18 +1,15 @@
 //! Lambda entry point: build the store once per cold start, then answer API Gateway.
+//! The authorizer holds no secrets, so it reads none.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use relay::lambda::{ColdStart, run};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    relay::telemetry::init();
-    let config = relay::config::Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let (config, sdk) = ColdStart::load_without_secrets().await?;
     let authorizer = authorizer::Authorizer::from_config(&config, &sdk);
     let authorizer = &authorizer;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        let answer = authorizer.handle(event.payload).await;
-        authorizer.metrics().flush();
-        Ok::<_, Error>(answer)
-    }))
+    run(Some(authorizer.metrics()), |event| async move {
+        Ok::<_, lambda_runtime::Error>(authorizer.handle(event).await)
+    })
     .await
 }

@@ -7,54 +7,28 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use relay::config::{Config, ConfigError, Secrets, Vars};
+use relay::config::ConfigError;
 use relay::jobs::{JobQueue, PublishJob};
-use relay::lambda::{Delivery, sqs_batch};
+use relay::lambda::{ColdStart, Delivery, ScheduledHandler, SqsHandler};
 use relay::publishing::run::{ACTOR, Dispatched, PublishError, Publisher, Settings};
+use relay::telemetry::Metrics;
 use relay::tokens::Tokens;
-use serde_json::Value;
 use tracing::warn;
 
-/// Posts one instance works on at once.
-const CONCURRENCY: usize = 4;
-
-/// What an invocation answers.
-#[derive(Debug)]
-pub enum Answer {
-    Batch(SqsBatchResponse),
-    Dispatched(Dispatched),
-}
-
-impl Answer {
-    pub fn into_json(self) -> Value {
-        match self {
-            Self::Batch(response) => serde_json::to_value(response).unwrap_or(Value::Null),
-            Self::Dispatched(d) => {
-                serde_json::json!({"queued": d.queued, "requeued": d.requeued})
-            }
-        }
-    }
-}
-
 /// Build the publisher from the environment (once per cold start).
-pub fn from_config(
-    config: &Config,
-    secrets: &Secrets,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Publisher, ConfigError> {
-    let vars = Vars::from_process();
-    let queue = config.queues.publish.clone().unwrap_or_else(|| {
+pub fn publisher(cold: &ColdStart) -> Result<Publisher, ConfigError> {
+    let vars = &cold.vars;
+    let queue = cold.config.queues.publish.clone().unwrap_or_else(|| {
         vars.invalid(
             "RELAY_PUBLISH_QUEUE_URL",
             "publish queues posts here; set its URL",
         );
         String::new()
     });
-    let settings = Settings::from_vars(&vars);
-    let media = relay::media::MediaBucket::from_vars(&vars, sdk);
+    let settings = Settings::from_vars(vars);
+    let media = relay::media::MediaBucket::from_vars(vars, &cold.sdk);
     vars.finish()?;
-    let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
+    let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?;
     Ok(Publisher {
         store: tokens.store().clone(),
         graph: tokens.graph().clone(),
@@ -62,30 +36,37 @@ pub fn from_config(
         audit: tokens.audit().clone(),
         media,
         tokens,
-        queue: JobQueue::new(aws_sdk_sqs::Client::new(sdk), queue),
+        queue: JobQueue::new(aws_sdk_sqs::Client::new(&cold.sdk), queue),
         clock: Arc::new(relay::clock::SystemClock),
         settings,
     })
 }
 
-/// Handle one invocation: an SQS batch (it has `Records`) or the schedule's event.
-pub async fn handle(publisher: &Publisher, event: Value) -> Result<Answer, PublishError> {
-    if event.get("Records").is_some() {
-        let batch: SqsEvent = match serde_json::from_value(event) {
-            Ok(batch) => batch,
-            Err(e) => {
-                warn!(error = %e, "not an SQS batch; nothing done");
-                return Ok(Answer::Batch(SqsBatchResponse::default()));
-            }
-        };
-        return Ok(Answer::Batch(handle_batch(publisher, &batch).await));
-    }
-    Ok(Answer::Dispatched(publisher.dispatch().await?))
+/// The publish function over a publisher: the schedule's event runs the dispatcher, the
+/// queue's messages are posts to advance.
+pub struct Publish<'a> {
+    publisher: &'a Publisher,
+    metrics: Metrics,
 }
 
-/// The worker over one batch of the publish queue.
-pub async fn handle_batch(publisher: &Publisher, batch: &SqsEvent) -> SqsBatchResponse {
-    sqs_batch(batch, CONCURRENCY, |delivery: Delivery<'_>| async move {
+impl<'a> Publish<'a> {
+    pub fn new(publisher: &'a Publisher) -> Self {
+        Self {
+            publisher,
+            metrics: Metrics::new("publish"),
+        }
+    }
+}
+
+impl SqsHandler for Publish<'_> {
+    type Error = PublishError;
+
+    /// Posts one instance works on at once.
+    fn concurrency(&self) -> usize {
+        4
+    }
+
+    async fn handle(&self, delivery: Delivery<'_>) -> Result<(), PublishError> {
         let Some(job) = delivery
             .body()
             .and_then(|b| serde_json::from_str::<PublishJob>(b).ok())
@@ -96,19 +77,29 @@ pub async fn handle_batch(publisher: &Publisher, batch: &SqsEvent) -> SqsBatchRe
         };
         // Each delivery is its own worker: two deliveries of one message never share
         // the post's lease.
-        let worker = format!(
-            "{}:{}",
-            delivery.message.message_id.as_deref().unwrap_or("-"),
-            uuid::Uuid::new_v4().simple()
-        );
-        publisher.advance(&job, &worker).await.map(|_| ())
-    })
-    .await
+        let worker = format!("{}:{}", delivery.id(), uuid::Uuid::new_v4().simple());
+        self.publisher.advance(&job, &worker).await.map(|_| ())
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl ScheduledHandler for Publish<'_> {
+    type Output = Dispatched;
+    type Error = PublishError;
+
+    async fn on_schedule(&self) -> Result<Dispatched, PublishError> {
+        self.publisher.dispatch().await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::Value;
 
     fn sample(name: &str) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -121,7 +112,8 @@ mod tests {
     fn jobs(name: &str) -> Vec<Result<PublishJob, serde_json::Error>> {
         let event = sample(name);
         assert!(event.get("Records").is_some(), "{name} is an SQS batch");
-        let batch: SqsEvent = serde_json::from_value(event).expect("an SQS event");
+        let batch: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(event).expect("an SQS event");
         batch
             .records
             .iter()

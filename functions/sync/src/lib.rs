@@ -6,44 +6,19 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use relay::config::{Config, ConfigError, Secrets, Vars};
+use relay::config::ConfigError;
 use relay::insights::sync::{ACTOR, Settings, SweepReport, SyncError, Syncer};
 use relay::jobs::SyncJob;
-use relay::lambda::{Delivery, sqs_batch};
+use relay::lambda::{ColdStart, Delivery, ScheduledHandler, SqsHandler};
+use relay::telemetry::Metrics;
 use relay::tokens::Tokens;
-use serde_json::Value;
 use tracing::warn;
 
-/// Refreshes one instance runs at once.
-const CONCURRENCY: usize = 2;
-
-/// What an invocation answers.
-#[derive(Debug)]
-pub enum Answer {
-    Batch(SqsBatchResponse),
-    Swept(SweepReport),
-}
-
-impl Answer {
-    pub fn into_json(self) -> Value {
-        match self {
-            Self::Batch(response) => serde_json::to_value(response).unwrap_or(Value::Null),
-            Self::Swept(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-        }
-    }
-}
-
 /// Build the syncer from the environment (once per cold start).
-pub fn from_config(
-    config: &Config,
-    secrets: &Secrets,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Syncer, ConfigError> {
-    let vars = Vars::from_process();
-    let settings = Settings::from_vars(&vars);
-    vars.finish()?;
-    let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
+pub fn syncer(cold: &ColdStart) -> Result<Syncer, ConfigError> {
+    let settings = Settings::from_vars(&cold.vars);
+    cold.vars.finish()?;
+    let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?;
     Ok(Syncer {
         store: tokens.store().clone(),
         graph: tokens.graph().clone(),
@@ -53,24 +28,31 @@ pub fn from_config(
     })
 }
 
-/// Handle one invocation: an SQS batch (it has `Records`) or the schedule's event.
-pub async fn handle(syncer: &Syncer, event: Value) -> Result<Answer, SyncError> {
-    if event.get("Records").is_some() {
-        let batch: SqsEvent = match serde_json::from_value(event) {
-            Ok(batch) => batch,
-            Err(e) => {
-                warn!(error = %e, "not an SQS batch; nothing done");
-                return Ok(Answer::Batch(SqsBatchResponse::default()));
-            }
-        };
-        return Ok(Answer::Batch(handle_batch(syncer, &batch).await));
-    }
-    Ok(Answer::Swept(syncer.sweep().await?))
+/// The sync function over a syncer: the schedule's event runs the sweep, the queue's
+/// messages are on-demand refreshes, one account each.
+pub struct Sync<'a> {
+    syncer: &'a Syncer,
+    metrics: Metrics,
 }
 
-/// On-demand refreshes, one account per message.
-pub async fn handle_batch(syncer: &Syncer, batch: &SqsEvent) -> SqsBatchResponse {
-    sqs_batch(batch, CONCURRENCY, |delivery: Delivery<'_>| async move {
+impl<'a> Sync<'a> {
+    pub fn new(syncer: &'a Syncer) -> Self {
+        Self {
+            syncer,
+            metrics: Metrics::new("sync"),
+        }
+    }
+}
+
+impl SqsHandler for Sync<'_> {
+    type Error = SyncError;
+
+    /// Refreshes one instance runs at once.
+    fn concurrency(&self) -> usize {
+        2
+    }
+
+    async fn handle(&self, delivery: Delivery<'_>) -> Result<(), SyncError> {
         let Some(job) = delivery
             .body()
             .and_then(|b| serde_json::from_str::<SyncJob>(b).ok())
@@ -81,14 +63,29 @@ pub async fn handle_batch(syncer: &Syncer, batch: &SqsEvent) -> SqsBatchResponse
         };
         // A pass that Meta stopped is finished by the next sweep: only a store
         // failure is worth a redelivery.
-        syncer.refresh(&job).await.map(|_| ())
-    })
-    .await
+        self.syncer.refresh(&job).await.map(|_| ())
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl ScheduledHandler for Sync<'_> {
+    type Output = SweepReport;
+    type Error = SyncError;
+
+    async fn on_schedule(&self) -> Result<SweepReport, SyncError> {
+        self.syncer.sweep().await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use serde_json::Value;
 
     fn sample(name: &str) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

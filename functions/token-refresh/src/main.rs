@@ -2,23 +2,18 @@
 //! scheduled EventBridge event.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use relay::config::{Config, Secrets};
+use relay::lambda::{ColdStart, run};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    relay::telemetry::init();
-    let config = Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
-    let secrets = Secrets::load(config.secrets_arn.as_deref(), &sdk).await?;
-    let refresh = token_refresh::TokenRefresh::from_config(&config, &secrets, &sdk)?;
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let cold = ColdStart::load().await?;
+    let refresh = token_refresh::TokenRefresh::from_config(&cold.config, &cold.secrets, &cold.sdk)?;
     let refresh = &refresh;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
-            let summary = refresh.handle(event.payload).await;
-            refresh.metrics().flush();
-            Ok::<_, Error>(summary?)
+    run(
+        Some(refresh.metrics()),
+        |event: EventBridgeEvent<serde_json::Value>| async move {
+            Ok::<_, lambda_runtime::Error>(refresh.handle(event).await?)
         },
-    ))
+    )
     .await
 }

@@ -1,20 +1,11 @@
 //! Lambda entry point: read config and secrets once per cold start, then serve requests.
 
-use lambda_http::{Error, Request, service_fn};
-use relay::config::{Config, Secrets};
+use relay::lambda::{ColdStart, run_http};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    relay::telemetry::init();
-    let config = Config::from_env()?;
-    let sdk = aws_config::load_from_env().await;
-    let secrets = Secrets::load(config.secrets_arn.as_deref(), &sdk).await?;
-    let webhook = webhook::Webhook::from_config(&config, &secrets, &sdk)?;
+async fn main() -> Result<(), lambda_http::Error> {
+    let cold = ColdStart::load().await?;
+    let webhook = webhook::Webhook::from_config(&cold.config, &cold.secrets, &cold.sdk)?;
     let webhook = &webhook;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        let response = webhook.handle(request).await;
-        webhook.metrics().flush();
-        Ok::<_, Error>(response)
-    }))
-    .await
+    run_http(Some(webhook.metrics()), |request| webhook.handle(request)).await
 }

@@ -105,7 +105,7 @@ pub enum PublishError {
 }
 
 /// What one sweep did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dispatched {
     /// Posts claimed and queued for their time.
     pub queued: u32,
