@@ -19,6 +19,7 @@ pub mod moderation;
 pub mod onboarding;
 pub mod publishing;
 pub mod replies;
+pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

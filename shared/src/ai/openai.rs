@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant as StdInstant};
 
 use futures::future::BoxFuture;
-use rand::Rng;
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,6 +17,7 @@ use tokio::time::Instant;
 
 use super::drafter::{DraftError, DraftReply, Drafter, ReplyKind};
 use super::prompt::{HANDOFF_MARKER, Prompt};
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 /// Attempts that cannot get at least this much time are not started.
@@ -201,13 +201,15 @@ impl OpenAiCompatible {
         parse_completion(&bytes)
     }
 
+    /// The pause before retry number `retry`: Relay's one backoff rule, from this
+    /// drafter's first pause.
     fn backoff(&self, retry: u32) -> Duration {
-        let step = self
-            .config
-            .backoff
-            .saturating_mul(1 << retry.saturating_sub(1).min(8));
-        let jitter_ms = u64::try_from(step.as_millis() / 2).unwrap_or(0);
-        step / 2 + Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
+        RetryPolicy {
+            max_attempts: self.config.max_attempts,
+            base_delay: self.config.backoff,
+            max_delay: self.config.backoff.saturating_mul(256),
+        }
+        .delay(retry)
     }
 
     async fn run(

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -10,8 +11,9 @@ use crate::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Signs and checks messages for one purpose. The key is `HMAC(secret, "relay/<purpose>")`,
-/// so the same secret yields unrelated keys for links, states and deletion codes.
+/// Signs and checks messages for one purpose. The key is derived with HKDF-SHA256
+/// (RFC 5869: salt "relay", info the purpose), so the same secret yields unrelated keys
+/// for links, states and deletion codes.
 #[derive(Clone)]
 pub(crate) struct Keyed {
     key: Zeroizing<[u8; 32]>,
@@ -25,12 +27,10 @@ impl std::fmt::Debug for Keyed {
 
 impl Keyed {
     pub(crate) fn derive(secret: &Secret, purpose: &str) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret.expose().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(b"relay/");
-        mac.update(purpose.as_bytes());
+        let kdf = Hkdf::<Sha256>::new(Some(b"relay"), secret.expose().as_bytes());
         let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&mac.finalize().into_bytes());
+        kdf.expand(purpose.as_bytes(), key.as_mut_slice())
+            .expect("32 bytes is within HKDF-SHA256's output limit");
         Self { key }
     }
 

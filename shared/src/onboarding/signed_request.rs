@@ -5,7 +5,8 @@
 //! string exactly as received; the payload must say `"algorithm": "HMAC-SHA256"`.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,20 +49,16 @@ struct Payload {
     expires: Option<Value>,
 }
 
-/// Meta strips base64's `=` padding; put it back so a strict decoder accepts the text.
-fn restore_padding(segment: &str) -> Option<String> {
-    let bare = segment.trim_end_matches('=');
-    match bare.len() % 4 {
-        1 => None, // no base64 text has this length
-        0 => Some(bare.to_owned()),
-        rest => Some(format!("{bare}{}", "=".repeat(4 - rest))),
-    }
-}
+/// base64url that takes a segment with or without `=` padding: Meta strips it, and a
+/// segment some proxy padded again is still the same bytes.
+const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 fn decode(segment: &str) -> Result<Vec<u8>, SignedRequestError> {
-    let padded = restore_padding(segment).ok_or(SignedRequestError::Malformed)?;
-    URL_SAFE
-        .decode(padded)
+    URL_SAFE_ANY_PADDING
+        .decode(segment)
         .map_err(|_| SignedRequestError::Malformed)
 }
 

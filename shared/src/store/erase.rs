@@ -11,6 +11,7 @@
 //! separate, append-only table and is not touched. Items that expire by TTL within a day
 //! (dedupe markers, claims, idempotency records) are left to expire.
 
+use crate::retry::RetryPolicy;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -76,7 +77,13 @@ async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<()
                     .build()
             })
             .collect();
-        for attempt in 0..8u32 {
+        // DynamoDB's advice for unprocessed items: back off exponentially, with jitter.
+        let backoff = RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(3_200),
+        };
+        for attempt in 0..backoff.max_attempts {
             let out = store
                 .client()
                 .batch_write_item()
@@ -91,13 +98,13 @@ async fn delete_keys(store: &Store, item_keys: &[(String, String)]) -> Result<()
             if requests.is_empty() {
                 break;
             }
-            if attempt == 7 {
+            if attempt + 1 == backoff.max_attempts {
                 return Err(StoreError::Dynamo {
                     operation: "BatchWriteItem",
                     reason: format!("{} deletes left unprocessed", requests.len()),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            tokio::time::sleep(backoff.delay(attempt + 1)).await;
         }
     }
     Ok(())
