@@ -2,6 +2,7 @@
 //! need from the outside world, and the adapters for AWS, Meta and the LLM.
 
 pub mod access;
+pub mod accounts;
 pub mod ai;
 pub mod audit;
 pub mod clock;

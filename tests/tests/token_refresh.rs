@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use meta_sim::{MetaSim, SimConfig};
+use relay::accounts::{Account, AccountStatus, Channel, LoginKind};
+use relay::accounts::{TokenError, TokenPolicy, Tokens};
 use relay::audit::AuditTrail;
 use relay::clock::{Clock, SystemClock};
 use relay::crypto::{EncryptionContext, EnvelopeCipher, Purpose};
@@ -18,8 +20,6 @@ use relay::meta::{GraphClient, InstagramAccount, PageLimits, RetryPolicy};
 use relay::onboarding::{OnboardingLinks, PublicBaseUrl};
 use relay::secret::{AccessToken, Secret};
 use relay::store::Store;
-use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::tokens::{TokenError, TokenPolicy, Tokens};
 use relay_tests::TestAws;
 use serde_json::{Value, json};
 use token_refresh::{RunSummary, Settings, TokenRefresh};

@@ -2,6 +2,8 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
+use relay::accounts::LONG_LIVED_TOKEN_SECONDS;
+use relay::accounts::{Account, AccountStatus, Channel, LoginKind};
 use relay::audit::AuditEntry;
 use relay::clock::{Clock, SystemClock};
 use relay::crypto::{CryptoError, EncryptionContext, Purpose};
@@ -20,8 +22,6 @@ use relay::onboarding::{
 };
 use relay::secret::AccessToken;
 use relay::store::StoreError;
-use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::tokens::LONG_LIVED_TOKEN_SECONDS;
 use tracing::{info, warn};
 
 use crate::{Oauth, page, paths, redirect};

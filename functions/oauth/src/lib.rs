@@ -27,6 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
+use relay::accounts as env;
 use relay::audit::AuditTrail;
 use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
@@ -37,7 +38,6 @@ use relay::onboarding::{DeletionCodes, OnboardingLinks, Provider, PublicBaseUrl,
 use relay::secret::Secret;
 use relay::store::Store;
 use relay::telemetry::Metrics;
-use relay::tokens;
 
 pub use meta_callbacks::DeletionRecord;
 
@@ -75,9 +75,9 @@ impl Settings {
     pub const LINK_DAYS: &'static str = "RELAY_ONBOARDING_LINK_DAYS";
 
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let public_base = tokens::public_base_url(vars);
-        if public_base.is_none() && vars.optional(tokens::PUBLIC_BASE_URL).is_none() {
-            vars.required(tokens::PUBLIC_BASE_URL);
+        let public_base = env::public_base_url(vars);
+        if public_base.is_none() && vars.optional(env::PUBLIC_BASE_URL).is_none() {
+            vars.required(env::PUBLIC_BASE_URL);
         }
         let allowed_origin = vars.optional(Self::ALLOWED_ORIGIN).and_then(|raw| {
             let origin = parse_origin(&raw);
@@ -161,14 +161,14 @@ impl Oauth {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
         let vars = Vars::from_process();
-        for required in [tokens::IG_APP_ID, tokens::FB_APP_ID] {
+        for required in [env::IG_APP_ID, env::FB_APP_ID] {
             vars.required(required);
         }
-        let meta = tokens::meta_config(config, secrets, &vars)?;
+        let meta = env::meta_config(config, secrets, &vars)?;
         let settings = Settings::from_vars(&vars)?;
         let graph = GraphClient::new(meta.clone()).map_err(|e| {
             ConfigError(vec![ConfigProblem::Invalid {
-                var: tokens::META_BASE_URL.into(),
+                var: env::META_BASE_URL.into(),
                 reason: e.to_string(),
             }])
         })?;

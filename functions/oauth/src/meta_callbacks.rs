@@ -6,6 +6,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
+use relay::accounts::{Account, AccountStatus};
 use relay::audit::AuditEntry;
 use relay::ids::TenantId;
 use relay::onboarding::html::{self, DeletionCounts, DeletionView, ProblemView};
@@ -14,7 +15,6 @@ use relay::onboarding::{
     verify_signed_request,
 };
 use relay::store::StoreError;
-use relay::store::accounts::{Account, AccountStatus};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 

@@ -1,20 +1,20 @@
 //! The token-refresh function, run by an EventBridge schedule.
 //!
-//! Each run reads the accounts whose tokens expire within the horizon (default 10 days)
-//! from the sparse expiry index (a Query per shard, never a Scan) and hands each to
-//! [`relay::tokens::Tokens::refresh`], a bounded number at a time. One account's
-//! failure, throttling included, never stops the others: a throttled or transiently
-//! failing account stays in the index and is tried on the next run. The run fails only
-//! when the index itself cannot be read, so EventBridge's retry covers that case.
+//! Each run is [`Tokens::refresh_due`]: the accounts whose tokens expire within the
+//! horizon (default 10 days), from the sparse expiry index, refreshed a bounded number at
+//! a time. One account's failure, throttling included, never stops the others: a
+//! throttled or transiently failing account stays in the index and is tried on the next
+//! run. The run fails only when the index itself cannot be read, so EventBridge's retry
+//! covers that case.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use futures::StreamExt;
+use relay::accounts::Tokens;
 use relay::config::{Config, ConfigError, Secrets, Vars};
 use relay::store::StoreError;
 use relay::telemetry::Metrics;
-use relay::tokens::{RefreshOutcome, Tokens};
-use serde::Serialize;
-use tracing::info;
+
+/// What one run did.
+pub use relay::accounts::RefreshSummary as RunSummary;
 
 /// Tunables, from the environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,19 +41,6 @@ impl Settings {
         vars.finish()?;
         Ok(Self { concurrency })
     }
-}
-
-/// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RunSummary {
-    /// Accounts the index listed as expiring within the horizon.
-    pub due: usize,
-    pub refreshed: usize,
-    pub skipped: usize,
-    /// Throttled or transient: tried again next run.
-    pub deferred: usize,
-    pub needs_reconnect: usize,
-    pub failed: usize,
 }
 
 /// Why a run could not happen at all.
@@ -99,42 +86,10 @@ impl TokenRefresh {
         &self,
         _event: EventBridgeEvent<serde_json::Value>,
     ) -> Result<RunSummary, RunError> {
-        let now = self.tokens.now();
-        let horizon = self.tokens.policy().horizon_seconds;
-        let due = self
+        Ok(self
             .tokens
-            .store()
-            .accounts_expiring_before(now + horizon)
-            .await?;
-        let mut summary = RunSummary {
-            due: due.len(),
-            ..RunSummary::default()
-        };
-        let outcomes: Vec<RefreshOutcome> = futures::stream::iter(due.iter())
-            .map(|account| self.tokens.refresh(account))
-            .buffer_unordered(self.settings.concurrency)
-            .collect()
-            .await;
-        for outcome in &outcomes {
-            self.metrics.count(outcome.metric(), 1);
-            match outcome {
-                RefreshOutcome::Refreshed { .. } => summary.refreshed += 1,
-                RefreshOutcome::Skipped(_) => summary.skipped += 1,
-                RefreshOutcome::Deferred { .. } => summary.deferred += 1,
-                RefreshOutcome::NeedsReconnect { .. } => summary.needs_reconnect += 1,
-                RefreshOutcome::Failed { .. } => summary.failed += 1,
-            }
-        }
-        info!(
-            due = summary.due,
-            refreshed = summary.refreshed,
-            skipped = summary.skipped,
-            deferred = summary.deferred,
-            needs_reconnect = summary.needs_reconnect,
-            failed = summary.failed,
-            "token refresh run finished"
-        );
-        Ok(summary)
+            .refresh_due(self.settings.concurrency, &self.metrics)
+            .await?)
     }
 }
 

@@ -26,18 +26,18 @@ use super::records::{
     self, AccountDay, MediaInsights, Metrics, Snapshot, SyncState, WINDOW_DAYS, day_start_ms,
     day_text, is_fresh,
 };
+use crate::accounts::{GraphHandle as Handle, Tokens};
 use crate::clock::Clock;
 use crate::config::Vars;
 use crate::ids::{AccountId, MediaId, PostId, TenantId};
 use crate::jobs::{JobQueue, SyncJob};
 use crate::meta::{
-    DEFAULT_BACK_OFF_THRESHOLD, FacebookPage, GraphClient, GraphError, Insight, InsightsRange,
-    InstagramAccount, PageLimits, Response, refused_metric,
+    DEFAULT_BACK_OFF_THRESHOLD, GraphClient, GraphError, Insight, InsightsRange, InstagramAccount,
+    PageLimits, Response, refused_metric,
 };
 use crate::publishing::{PostContent, PostStatus};
-use crate::store::accounts::{Account, AccountStatus, Channel, LoginKind};
+use crate::store::accounts::{Account, AccountStatus, Channel};
 use crate::store::{Listing, Store, StoreError, keys};
-use crate::tokens::{TokenError, Tokens};
 
 /// Who the audit trail names for what the sync does.
 pub const ACTOR: &str = "system:sync";
@@ -159,11 +159,6 @@ enum Halt {
     App(String),
     Reconnect(String),
     Failed(String),
-}
-
-enum Handle {
-    Instagram(InstagramAccount),
-    Page(FacebookPage),
 }
 
 /// What the sync needs.
@@ -717,25 +712,12 @@ impl Syncer {
 
     /// The account's Graph handle, or why the pass cannot run.
     async fn handle_of(&self, account: &Account) -> Result<Handle, Halt> {
-        let token = match self.tokens.access_token(account).await {
-            Ok(token) => token,
-            Err(
-                e @ (TokenError::NotFound
-                | TokenError::NotConnected(_)
-                | TokenError::NoToken
-                | TokenError::NeedsReconnect { .. }),
-            ) => return Err(Halt::Failed(format!("the account cannot be read: {e}"))),
-            Err(e) => return Err(Halt::Failed(format!("the token could not be read: {e}"))),
-        };
-        let id = account.account_id.clone();
-        Ok(match (account.channel, account.login) {
-            (Channel::Page, _) => Handle::Page(FacebookPage { id, token }),
-            (Channel::Instagram, LoginKind::InstagramLogin) => {
-                Handle::Instagram(InstagramAccount::instagram_login(id, token))
-            }
-            (Channel::Instagram, LoginKind::FacebookLogin) => {
-                Handle::Instagram(InstagramAccount::facebook_login(id, token))
-            }
+        self.tokens.graph_handle(account).await.map_err(|e| {
+            Halt::Failed(if e.needs_reconnect() {
+                format!("the account cannot be read: {e}")
+            } else {
+                format!("the token could not be read: {e}")
+            })
         })
     }
 

@@ -32,8 +32,8 @@ pub use state::{
     StateError, StateSigner,
 };
 
+use crate::accounts::LoginKind;
 use crate::ids::TenantId;
-use crate::store::accounts::LoginKind;
 
 /// Which Meta login a flow uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

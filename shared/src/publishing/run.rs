@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use super::machine::{self, Limits, OnError, Step};
 use super::post::{FixBy, MediaKind, Post, PostContent, PostStatus};
 use super::upload::ObjectState;
+use crate::accounts::{GraphHandle as Handle, Tokens};
 use crate::audit::{AuditEntry, AuditTrail};
 use crate::clock::Clock;
 use crate::events::{EventBus, PostFailed, PostPublished};
@@ -27,9 +28,7 @@ use crate::meta::{
     CarouselItem, ContainerSpec, ContainerState, FacebookPage, GraphClient, GraphError,
     InstagramAccount, PagePost, PublishOutcome, PublishRetry, StoryMedia,
 };
-use crate::store::accounts::{Channel, LoginKind};
 use crate::store::{Listing, Store, StoreError, keys};
-use crate::tokens::{TokenError, Tokens};
 
 /// Who the audit trail names for what the publisher does.
 pub const ACTOR: &str = "system:publish";
@@ -137,11 +136,6 @@ pub struct Publisher {
     pub media: MediaBucket,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-}
-
-enum Handle {
-    Instagram(InstagramAccount),
-    Page(FacebookPage),
 }
 
 /// The step's outcome, inside one run of the worker.
@@ -275,29 +269,14 @@ impl Publisher {
             }
             Err(e) => return Err(Err(e.into())),
         };
-        let token = match self.tokens.access_token(&account).await {
-            Ok(token) => token,
-            Err(
-                e @ (TokenError::NotFound
-                | TokenError::NotConnected(_)
-                | TokenError::NoToken
-                | TokenError::NeedsReconnect { .. }),
-            ) => {
-                return Err(Ok((
+        self.tokens.graph_handle(&account).await.map_err(|e| {
+            if e.needs_reconnect() {
+                Ok((
                     format!("the account cannot publish: {e}"),
                     FixBy::ReconnectTheAccount,
-                )));
-            }
-            Err(e) => return Err(Err(PublishError::Token(e.to_string()))),
-        };
-        let id = account.account_id.clone();
-        Ok(match (account.channel, account.login) {
-            (Channel::Page, _) => Handle::Page(FacebookPage { id, token }),
-            (Channel::Instagram, LoginKind::InstagramLogin) => {
-                Handle::Instagram(InstagramAccount::instagram_login(id, token))
-            }
-            (Channel::Instagram, LoginKind::FacebookLogin) => {
-                Handle::Instagram(InstagramAccount::facebook_login(id, token))
+                ))
+            } else {
+                Err(PublishError::Token(e.to_string()))
             }
         })
     }

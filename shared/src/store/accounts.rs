@@ -1,105 +1,17 @@
-//! Tenants, connected accounts and webhook routing items.
+//! How tenants, connected accounts and webhook routing items are stored (the records
+//! themselves belong to the accounts domain).
 //!
 //! An account and its routing item change together (TransactWriteItems), so a webhook is
 //! never routed to an account that does not exist and an account is never stored without
 //! its route. Accounts with an expiring token are listed in a sparse, sharded index by
 //! expiry, so token refresh reads only what is due instead of scanning.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use serde::{Deserialize, Serialize};
-
 use super::keys::{self, Key};
 use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+// Callers name the records through the store too (`store::accounts::Account`).
+pub use crate::accounts::record::{Account, AccountStatus, Channel, LoginKind, Route, Tenant};
 use crate::ids::{AccountId, TenantId};
-
-/// A tenant: a business, or an agency serving many brands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tenant {
-    pub tenant_id: TenantId,
-    pub name: String,
-    pub created_at: i64,
-}
-
-/// Which Meta product a connected account speaks through. It is also the webhook
-/// `object` its events arrive under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// An Instagram professional account (webhook object `instagram`).
-    Instagram,
-    /// A Facebook Page, for Messenger (webhook object `page`).
-    Page,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Instagram => "instagram",
-            Self::Page => "page",
-        }
-    }
-}
-
-/// How the account was connected, which decides how its token is refreshed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoginKind {
-    InstagramLogin,
-    FacebookLogin,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountStatus {
-    Connected,
-    /// The token was rejected (Meta error 190) or expired: a person must reconnect.
-    NeedsReconnect,
-    /// The Meta user removed the app (deauthorize) or asked for deletion.
-    Disconnected,
-}
-
-impl AccountStatus {
-    /// The stored name (as serialised).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connected => "connected",
-            Self::NeedsReconnect => "needs_reconnect",
-            Self::Disconnected => "disconnected",
-        }
-    }
-}
-
-/// A connected Instagram professional account or Facebook Page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Account {
-    pub tenant_id: TenantId,
-    pub account_id: AccountId,
-    pub channel: Channel,
-    pub login: LoginKind,
-    pub username: Option<String>,
-    pub name: Option<String>,
-    /// The Meta user who connected it (deauthorize and deletion callbacks name them).
-    pub meta_user_id: Option<String>,
-    /// For a Page with a linked Instagram business account, that account's id.
-    pub linked_instagram_id: Option<AccountId>,
-    pub status: AccountStatus,
-    /// The access token under envelope encryption (`crypto::SealedRecord` JSON).
-    pub token_sealed: Option<String>,
-    /// When the token was issued (Meta refreshes only tokens at least 24 h old).
-    pub token_issued_at: Option<i64>,
-    /// When the token expires; None for tokens that do not expire (page tokens).
-    pub token_expires_at: Option<i64>,
-    pub connected_at: i64,
-    pub updated_at: i64,
-}
-
-/// Webhook routing: a platform account id -> the tenant and account that own it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Route {
-    pub channel: Channel,
-    pub account_id: AccountId,
-    pub tenant_id: TenantId,
-}
 
 fn tenant_index(tenant: &Tenant) -> IndexKeys {
     IndexKeys {

@@ -9,14 +9,14 @@
 
 use std::process::ExitCode;
 
+use relay::accounts::Tenant;
+use relay::accounts::public_base_url;
 use relay::audit::{AuditEntry, AuditTrail};
 use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, Secrets, Vars};
 use relay::ids::TenantId;
 use relay::onboarding::{OnboardingLinks, is_reserved_tenant};
 use relay::store::Store;
-use relay::store::accounts::Tenant;
-use relay::tokens::public_base_url;
 
 const USAGE: &str =
     "usage: onboarding-link --tenant <tenant-id> [--name <display name>] [--days <1-30>]";
