@@ -67,15 +67,15 @@ async fn reply_hide_delete_and_disable_comments() {
     let (account, token) = sim.ig_account("shop").await;
     let (media, ids) = media_with_comments(&sim, &account, 2).await;
     let (status, reply) = sim
-        .post_form(
-            &sim.ig(&format!("/{}/replies", ids[0])),
+        .ig_post_form(
+            &format!("/{}/replies", ids[0]),
             &token,
             &[("message", "Thank you!")],
         )
         .await;
     assert_eq!(status, 200, "{reply}");
     let (status, hidden) = sim
-        .post_form(&sim.ig(&format!("/{}?hide=true", ids[1])), &token, &[])
+        .ig_post_form(&format!("/{}?hide=true", ids[1]), &token, &[])
         .await;
     assert_eq!((status, hidden["success"].as_bool()), (200, Some(true)));
     let res = sim
@@ -86,16 +86,11 @@ async fn reply_hide_delete_and_disable_comments() {
         .await
         .expect("answers");
     assert_eq!(res.status(), 200);
-    let (_, gone) = sim
-        .get(&sim.ig(&format!("/{}?fields=id", ids[0])), &token)
-        .await;
+    let (_, gone) = sim.ig_get(&format!("/{}?fields=id", ids[0]), &token).await;
     assert_eq!(err(&gone), (100, Some(33)));
 
     let (_, listed) = sim
-        .get(
-            &sim.ig(&format!("/{media}/comments?fields=id,hidden")),
-            &token,
-        )
+        .ig_get(&format!("/{media}/comments?fields=id,hidden"), &token)
         .await;
     assert_eq!(listed["data"], json!([{"id": ids[1], "hidden": true}]));
 
@@ -110,11 +105,7 @@ async fn reply_hide_delete_and_disable_comments() {
     assert_eq!(first["replies"][0]["text"], "Thank you!");
 
     let (status, _) = sim
-        .post_form(
-            &sim.ig(&format!("/{media}?comment_enabled=false")),
-            &token,
-            &[],
-        )
+        .ig_post_form(&format!("/{media}?comment_enabled=false"), &token, &[])
         .await;
     assert_eq!(status, 200);
     let res = sim
@@ -134,7 +125,7 @@ async fn other_accounts_cannot_moderate() {
     let (_, other) = sim.ig_account("other").await;
     let (_, ids) = media_with_comments(&sim, &account, 1).await;
     let (status, body) = sim
-        .post_form(&sim.ig(&format!("/{}?hide=true", ids[0])), &other, &[])
+        .ig_post_form(&format!("/{}?hide=true", ids[0]), &other, &[])
         .await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), (100, Some(33)));
@@ -169,7 +160,7 @@ async fn media_insights_are_deterministic_and_deprecated_metrics_fail() {
     );
     for old in ["impressions", "plays", "video_views"] {
         let (status, body) = sim
-            .get(&sim.ig(&format!("/{media}/insights?metric={old}")), &token)
+            .ig_get(&format!("/{media}/insights?metric={old}"), &token)
             .await;
         assert_eq!(status, 400);
         assert_eq!(err(&body).0, 100, "{old} is deprecated");
@@ -182,10 +173,10 @@ async fn account_insights_need_total_value_for_totals() {
     let (account, token) = sim.ig_account("shop").await;
     let base = format!("/{account}/insights");
     let (status, totals) = sim
-        .get(
-            &sim.ig(&format!(
+        .ig_get(
+            &format!(
                 "{base}?metric=reach,views,accounts_engaged&period=day&metric_type=total_value"
-            )),
+            ),
             &token,
         )
         .await;
@@ -198,11 +189,11 @@ async fn account_insights_need_total_value_for_totals() {
             .all(|m| m["total_value"]["value"].as_u64().is_some())
     );
     let (_, missing_type) = sim
-        .get(&sim.ig(&format!("{base}?metric=views&period=day")), &token)
+        .ig_get(&format!("{base}?metric=views&period=day"), &token)
         .await;
     assert_eq!(err(&missing_type).0, 100);
     let (status, series) = sim
-        .get(&sim.ig(&format!("{base}?metric=reach&period=day")), &token)
+        .ig_get(&format!("{base}?metric=reach&period=day"), &token)
         .await;
     assert_eq!(status, 200);
     assert!(
@@ -211,10 +202,7 @@ async fn account_insights_need_total_value_for_totals() {
             .is_some_and(|v| !v.is_empty())
     );
     let (_, old) = sim
-        .get(
-            &sim.ig(&format!("{base}?metric=impressions&period=day")),
-            &token,
-        )
+        .ig_get(&format!("{base}?metric=impressions&period=day"), &token)
         .await;
     assert_eq!(err(&old).0, 100);
 }
@@ -225,10 +213,7 @@ async fn listing_own_media() {
     let (account, token) = sim.ig_account("shop").await;
     media_with_comments(&sim, &account, 0).await;
     let (status, list) = sim
-        .get(
-            &sim.ig("/me/media?fields=id,caption,comments_count"),
-            &token,
-        )
+        .ig_get("/me/media?fields=id,caption,comments_count", &token)
         .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["data"][0]["caption"], "post");

@@ -2,17 +2,22 @@
 
 mod common;
 
-use common::{Sim, err};
+use common::{Sim, err, header_json};
 use meta_sim::SimConfig;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+
+/// Arms the fault `fault` (kind, match and count as `/_sim/faults` takes them).
+async fn inject(sim: &Sim, fault: Value) {
+    sim.admin("/_sim/faults", fault).await;
+}
 
 #[tokio::test]
 async fn throttle_fault_hits_exactly_count_matching_calls() {
     let sim = Sim::start().await;
     let (_, token) = sim.ig_account("shop").await;
-    sim.admin(
-        "/_sim/faults",
+    inject(
+        &sim,
         json!({"kind": "throttle", "count": 2, "path_contains": "/me"}),
     )
     .await;
@@ -24,9 +29,7 @@ async fn throttle_fault_hits_exactly_count_matching_calls() {
             .send()
             .await
             .expect("answers");
-        let usage: Value =
-            serde_json::from_str(res.headers()["x-app-usage"].to_str().expect("ascii"))
-                .expect("json header");
+        let usage = header_json(&res, "x-app-usage");
         assert!(
             usage["call_count"].as_u64().is_some_and(|c| c >= 100),
             "throttled answers report 100 %"
@@ -35,23 +38,21 @@ async fn throttle_fault_hits_exactly_count_matching_calls() {
         assert_eq!(err(&body).0, 4);
         assert_eq!(body["error"]["is_transient"], true);
     }
-    assert_eq!(sim.get(&sim.ig("/me"), &token).await.0, 200);
+    assert_eq!(sim.ig_get("/me", &token).await.0, 200);
 }
 
 #[tokio::test]
 async fn transient_server_error_and_custom_faults() {
     let sim = Sim::start().await;
     let (_, token) = sim.ig_account("shop").await;
-    sim.admin("/_sim/faults", json!({"kind": "transient"}))
-        .await;
-    sim.admin("/_sim/faults", json!({"kind": "server_error"}))
-        .await;
-    sim.admin(
-        "/_sim/faults",
+    inject(&sim, json!({"kind": "transient"})).await;
+    inject(&sim, json!({"kind": "server_error"})).await;
+    inject(
+        &sim,
         json!({"kind": "error", "code": 190, "subcode": 460, "path_contains": "/messages"}),
     )
     .await;
-    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    let (status, body) = sim.ig_get("/me", &token).await;
     assert_eq!(
         (
             status,
@@ -60,13 +61,11 @@ async fn transient_server_error_and_custom_faults() {
         ),
         (503, 2, Some(true))
     );
-    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    let (status, body) = sim.ig_get("/me", &token).await;
     assert_eq!((status, err(&body).0), (500, 1));
     // The /messages fault waits for a matching call.
-    assert_eq!(sim.get(&sim.ig("/me"), &token).await.0, 200);
-    let (status, body) = sim
-        .post_json(&sim.ig("/me/messages"), &token, json!({}))
-        .await;
+    assert_eq!(sim.ig_get("/me", &token).await.0, 200);
+    let (status, body) = sim.ig_post_json("/me/messages", &token, json!({})).await;
     assert_eq!((status, err(&body)), (400, (190, Some(460))));
     assert_eq!(sim.admin_get("/_sim/faults").await, json!([]));
 }
@@ -75,10 +74,9 @@ async fn transient_server_error_and_custom_faults() {
 async fn slow_fault_delays_then_answers_normally() {
     let sim = Sim::start().await;
     let (_, token) = sim.ig_account("shop").await;
-    sim.admin("/_sim/faults", json!({"kind": "slow", "delay_ms": 300}))
-        .await;
+    inject(&sim, json!({"kind": "slow", "delay_ms": 300})).await;
     let started = Instant::now();
-    let (status, _) = sim.get(&sim.ig("/me"), &token).await;
+    let (status, _) = sim.ig_get("/me", &token).await;
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
@@ -92,8 +90,8 @@ async fn lost_answer_runs_the_call_then_answers_a_transient_502() {
         json!({"account_id": account, "customer_id": "111", "text": "Open today?"}),
     )
     .await;
-    sim.admin(
-        "/_sim/faults",
+    inject(
+        &sim,
         json!({"kind": "lost_answer", "path_contains": "/messages", "method": "POST"}),
     )
     .await;
@@ -139,10 +137,6 @@ async fn lost_answer_runs_the_call_then_answers_a_transient_502() {
         .filter_map(|r| r["status"].as_u64())
         .collect();
     assert_eq!(statuses, [502, 200], "the log shows what the client saw");
-}
-
-fn header_json(res: &reqwest::Response, name: &str) -> Value {
-    serde_json::from_str(res.headers()[name].to_str().expect("ascii")).expect("json header")
 }
 
 #[tokio::test]
@@ -198,7 +192,7 @@ async fn usage_headers_grow_with_calls_and_follow_overrides() {
         json!({"call_count": 95, "total_cputime": 30, "total_time": 40})
     );
     sim.admin("/_sim/usage", json!({"call_count": 100})).await;
-    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    let (status, body) = sim.ig_get("/me", &token).await;
     assert_eq!((status, err(&body).0), (400, 4), "at 100 % Meta throttles");
     let res = sim
         .http
@@ -227,9 +221,9 @@ async fn account_usage_override_throttles_only_that_account() {
     let (_, token_b) = sim.ig_account("b").await;
     sim.admin("/_sim/usage", json!({"account_id": a, "call_count": 100}))
         .await;
-    let (status, body) = sim.get(&sim.ig("/me"), &token_a).await;
+    let (status, body) = sim.ig_get("/me", &token_a).await;
     assert_eq!((status, err(&body).0), (400, 80_002));
-    assert_eq!(sim.get(&sim.ig("/me"), &token_b).await.0, 200);
+    assert_eq!(sim.ig_get("/me", &token_b).await.0, 200);
 }
 
 #[tokio::test]
@@ -270,11 +264,7 @@ async fn an_injected_throttle_reports_the_accounts_usage_and_when_access_returns
         (format!("/{comment}?hide=true"), "POST"),
         (format!("/{id}"), "GET"),
     ] {
-        sim.admin(
-            "/_sim/faults",
-            json!({"kind": "throttle", "code": 80002, "count": 1}),
-        )
-        .await;
+        inject(&sim, json!({"kind": "throttle", "code": 80002, "count": 1})).await;
         let request = match method {
             "POST" => sim.http.post(sim.ig(&path)).json(&json!({})),
             _ => sim.http.get(sim.ig(&path)),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Sim, err};
+use common::{Sim, err, header_json};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
@@ -14,15 +14,7 @@ const DAY: i64 = 86_400;
 
 /// `POST /_sim/config` as sent, whatever it answers.
 async fn post_config(sim: &Sim, body: Value) -> (u16, Value) {
-    let res = sim
-        .http
-        .post(sim.url("/_sim/config"))
-        .json(&body)
-        .send()
-        .await
-        .expect("admin call answers");
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("JSON body"))
+    sim.admin_try("/_sim/config", body).await
 }
 
 async fn now(sim: &Sim) -> i64 {
@@ -40,10 +32,7 @@ async fn next_day_at(sim: &Sim, hours: i64) -> i64 {
 }
 
 async fn seed(sim: &Sim, body: Value) -> String {
-    sim.admin("/_sim/media", body).await["id"]
-        .as_str()
-        .expect("media id")
-        .to_owned()
+    sim.admin_str("/_sim/media", body, "id").await
 }
 
 fn message(v: &Value) -> &str {
@@ -144,8 +133,8 @@ async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_in
     let (account, token) = sim.ig_account("shop").await;
     let media = seed(&sim, json!({"account_id": account})).await;
     let ok = sim
-        .get(
-            &sim.ig(&format!("/{media}/insights?metric=views,reach,shares")),
+        .ig_get(
+            &format!("/{media}/insights?metric=views,reach,shares"),
             &token,
         )
         .await;
@@ -157,8 +146,8 @@ async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_in
     )
     .await;
     let (status, body) = sim
-        .get(
-            &sim.ig(&format!("/{media}/insights?metric=views,shares,reach")),
+        .ig_get(
+            &format!("/{media}/insights?metric=views,shares,reach"),
             &token,
         )
         .await;
@@ -171,13 +160,9 @@ async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_in
          saved, total_interactions, follows, profile_visits, profile_activity"
     );
 
-    let (status, body) = sim
-        .get(
-            &sim.ig(&format!(
+    let (status, body) = sim.ig_get(&format!(
                 "/{account}/insights?metric=views,accounts_engaged,reach&period=day&metric_type=total_value"
-            )),
-            &token,
-        )
+            ), &token)
         .await;
     assert_eq!((status, err(&body)), (400, (100, None)), "{body}");
     let text = message(&body);
@@ -201,7 +186,7 @@ async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_in
     sim.admin("/_sim/config", json!({"retired_metrics": []}))
         .await;
     let (status, _) = sim
-        .get(&sim.ig(&format!("/{media}/insights?metric=reach")), &token)
+        .ig_get(&format!("/{media}/insights?metric=reach"), &token)
         .await;
     assert_eq!(status, 200, "served again once no longer retired");
 }
@@ -277,7 +262,7 @@ async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
     )
     .await;
     let (_, old_data) = sim
-        .get(&sim.ig(&format!("/{old}/insights?metric=reach")), &token)
+        .ig_get(&format!("/{old}/insights?metric=reach"), &token)
         .await;
     assert_eq!(old_data["data"][0]["name"], "reach", "{old_data}");
 }
@@ -315,7 +300,7 @@ async fn story_insights_expire_after_24_hours() {
     )
     .await;
     let (_, kept) = sim
-        .get(&sim.ig(&format!("/{post}/insights?metric=reach")), &token)
+        .ig_get(&format!("/{post}/insights?metric=reach"), &token)
         .await;
     assert_eq!(kept["data"].as_array().map(Vec::len), Some(1), "{kept}");
 }
@@ -360,12 +345,12 @@ async fn account_days_have_data_only_once_over_and_the_lag_has_passed() {
 
     // Time series list only the days with data, each ending at its UTC midnight.
     let series = sim
-        .get(
-            &sim.ig(&format!(
+        .ig_get(
+            &format!(
                 "/{account}/insights?metric=reach&period=day&since={}&until={}",
                 (today - 3) * DAY,
                 (today + 1) * DAY
-            )),
+            ),
             &token,
         )
         .await
@@ -411,12 +396,12 @@ async fn a_range_total_is_the_sum_of_its_days_and_reads_agree() {
 
     // A time series of the same week lists seven days adding up to the total.
     let (_, series) = sim
-        .get(
-            &sim.ig(&format!(
+        .ig_get(
+            &format!(
                 "/{account}/insights?metric=reach&period=day&since={}&until={}",
                 (today - 7) * DAY,
                 today * DAY
-            )),
+            ),
             &token,
         )
         .await;
@@ -445,22 +430,12 @@ async fn a_range_total_is_the_sum_of_its_days_and_reads_agree() {
 
 /// A Facebook user with one Page linked to Instagram: (page id, page token, user token).
 async fn page_with_tokens(sim: &Sim) -> (String, String, String) {
-    let made = sim
-        .admin(
-            "/_sim/fb-users",
-            json!({"name": "Ana", "pages": [{"name": "Ana's Bakery", "instagram": true}]}),
-        )
+    let (user, page, page_token) = sim
+        .fb_page(json!({"name": "Ana's Bakery", "instagram": true}))
         .await;
-    let user = made["user_id"].as_str().expect("user").to_owned();
-    let page = made["pages"][0]["id"].as_str().expect("page").to_owned();
-    let token = |body: Value| async move {
-        sim.admin("/_sim/tokens", body).await["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
-    };
-    let page_token = token(json!({"kind": "page", "page_id": page})).await;
-    let user_token = token(json!({"kind": "fb_long", "user_id": user})).await;
+    let user_token = sim
+        .token(json!({"kind": "fb_long", "user_id": user["user_id"]}))
+        .await;
     (page, page_token, user_token)
 }
 
@@ -496,8 +471,8 @@ async fn page_profile_serves_counts_link_about_and_picture() {
         "the owner's user token reads the same, stable figures"
     );
     let (status, unknown) = sim
-        .get(
-            &sim.fb(&format!("/{page}?fields=fan_count,likes_total")),
+        .fb_get(
+            &format!("/{page}?fields=fan_count,likes_total"),
             &page_token,
         )
         .await;
@@ -624,10 +599,8 @@ async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future()
     assert_eq!(item["media_product_type"], "STORY");
     assert_eq!(item["media_type"], "IMAGE");
     let (_, fields) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{story}?fields=media_product_type,is_shared_to_feed"
-            )),
+        .ig_get(
+            &format!("/{story}?fields=media_product_type,is_shared_to_feed"),
             &token,
         )
         .await;
@@ -641,8 +614,8 @@ async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future()
     )
     .await;
     let (status, reel_metrics) = sim
-        .get(
-            &sim.ig(&format!("/{reel}/insights?metric=ig_reels_avg_watch_time")),
+        .ig_get(
+            &format!("/{reel}/insights?metric=ig_reels_avg_watch_time"),
             &token,
         )
         .await;
@@ -666,38 +639,21 @@ async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future()
         ),
         (json!({"account_id": account, "timestamp": t}), "timestamp"),
     ] {
-        let res = sim
-            .http
-            .post(sim.url("/_sim/media"))
-            .json(&body)
-            .send()
-            .await
-            .expect("answers");
-        assert_eq!(res.status(), 400, "{body}");
-        let answer: Value = res.json().await.expect("JSON");
+        let (status, answer) = sim.admin_try("/_sim/media", body.clone()).await;
+        assert_eq!(status, 400, "{body}");
         assert!(
             answer["error"].as_str().is_some_and(|e| e.contains(says)),
             "{body}: {answer}"
         );
     }
     assert_eq!(
-        sim.admin_get("/_sim/media").await.as_array().map(Vec::len),
+        sim.count("/_sim/media").await,
         Some(2),
         "refused seeds create nothing"
     );
 }
 
 // ----- 8. usage under load -----
-
-fn header_json(res: &reqwest::Response, name: &str) -> Value {
-    let raw = res
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("{name} header"))
-        .to_str()
-        .expect("ascii");
-    serde_json::from_str(raw).expect("json header")
-}
 
 #[tokio::test]
 async fn insights_and_profile_calls_raise_the_accounts_usage_until_it_throttles() {

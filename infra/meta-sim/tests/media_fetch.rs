@@ -96,16 +96,17 @@ async fn closed_port_url() -> String {
 }
 
 async fn create(sim: &Sim, account: &str, token: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    sim.post_form(&sim.ig(&format!("/{account}/media")), token, form)
+    sim.ig_post_form(&format!("/{account}/media"), token, form)
         .await
 }
 
+/// An image container for the picture at `url`.
+async fn image(sim: &Sim, account: &str, token: &str, url: &str) -> (u16, Value) {
+    create(sim, account, token, &[("image_url", url)]).await
+}
+
 async fn containers(sim: &Sim) -> usize {
-    sim.admin_get("/_sim/containers")
-        .await
-        .as_array()
-        .map(Vec::len)
-        .expect("list")
+    sim.count("/_sim/containers").await.expect("list")
 }
 
 const UNFETCHABLE: (i64, Option<i64>) = (9004, Some(2_207_052));
@@ -123,7 +124,7 @@ async fn a_jpeg_meta_can_download_creates_a_container_that_publishes() {
     .await;
     let (account, token) = sim.ig_account("shop").await;
     let url = media.url("/cake.jpg");
-    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         media.requests(),
@@ -132,8 +133,8 @@ async fn a_jpeg_meta_can_download_creates_a_container_that_publishes() {
     );
     let id = body["id"].as_str().expect("container id");
     let (status, published) = sim
-        .post_form(
-            &sim.ig(&format!("/{account}/media_publish")),
+        .ig_post_form(
+            &format!("/{account}/media_publish"),
             &token,
             &[("creation_id", id)],
         )
@@ -147,7 +148,7 @@ async fn an_image_url_serving_text_is_refused_as_an_unsupported_format() {
     let sim = Sim::start().await;
     let (account, token) = sim.ig_account("shop").await;
     let url = media.url("/notes.txt");
-    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), IMAGE_FORMAT, "{body}");
     assert_eq!(containers(&sim).await, 0, "no container for refused media");
@@ -159,7 +160,7 @@ async fn a_missing_file_or_a_closed_port_is_media_that_could_not_be_fetched() {
     let sim = Sim::start().await;
     let (account, token) = sim.ig_account("shop").await;
     for url in [media.url("/gone.jpg"), closed_port_url().await] {
-        let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+        let (status, body) = image(&sim, &account, &token, &url).await;
         assert_eq!(status, 400, "{url}");
         assert_eq!(err(&body), UNFETCHABLE, "{url}: {body}");
         assert_eq!(
@@ -186,7 +187,7 @@ async fn a_download_slower_than_the_timeout_is_a_download_timeout() {
     .await;
     let (account, token) = sim.ig_account("shop").await;
     let url = media.url("/slow.jpg");
-    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), DOWNLOAD_TIMEOUT, "{body}");
 }
@@ -264,19 +265,13 @@ async fn carousel_items_and_stories_are_downloaded_too() {
 async fn public_example_hosts_are_trusted_and_other_hosts_are_out_of_reach() {
     let sim = Sim::start().await;
     let (account, token) = sim.ig_account("shop").await;
-    let (status, trusted) = create(
-        &sim,
-        &account,
-        &token,
-        &[("image_url", "https://cdn.example/cake.jpg")],
-    )
-    .await;
+    let (status, trusted) = image(&sim, &account, &token, "https://cdn.example/cake.jpg").await;
     assert_eq!(status, 200, "{trusted}");
-    let (status, elsewhere) = create(
+    let (status, elsewhere) = image(
         &sim,
         &account,
         &token,
-        &[("image_url", "https://images.unsplash.com/cake.jpg")],
+        "https://images.unsplash.com/cake.jpg",
     )
     .await;
     assert_eq!(status, 400);
@@ -288,21 +283,15 @@ async fn public_example_hosts_are_trusted_and_other_hosts_are_out_of_reach() {
     })
     .await;
     let (account, token) = custom.ig_account("shop").await;
-    let (status, listed) = create(
+    let (status, listed) = image(
         &custom,
         &account,
         &token,
-        &[("image_url", "https://eu.media.relay.test/cake.jpg")],
+        "https://eu.media.relay.test/cake.jpg",
     )
     .await;
     assert_eq!(status, 200, "{listed}");
-    let (_, unlisted) = create(
-        &custom,
-        &account,
-        &token,
-        &[("image_url", "https://cdn.example/cake.jpg")],
-    )
-    .await;
+    let (_, unlisted) = image(&custom, &account, &token, "https://cdn.example/cake.jpg").await;
     assert_eq!(err(&unlisted), UNFETCHABLE, "{unlisted}");
 }
 
@@ -331,9 +320,9 @@ async fn the_simulators_own_stand_in_files_are_media_meta_can_download() {
         .unwrap();
     assert_eq!(missing.status(), 404);
     let url = format!("{}/_sim/files/cake.jpg", sim.sim.base_url());
-    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 200, "{body}");
     let url = format!("{}/_sim/files/cake.png", sim.sim.base_url());
-    let (status, body) = create(&sim, &account, &token, &[("image_url", url.as_str())]).await;
+    let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 400, "Instagram takes JPEG only: {body}");
 }

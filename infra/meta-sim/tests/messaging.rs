@@ -18,7 +18,7 @@ async fn inbound(sim: &Sim, account: &str, customer: &str) -> String {
 }
 
 async fn send(sim: &Sim, token: &str, body: Value) -> (u16, Value) {
-    sim.post_json(&sim.ig("/me/messages"), token, body).await
+    sim.ig_post_json("/me/messages", token, body).await
 }
 
 fn text(to: &str, t: &str) -> Value {
@@ -148,8 +148,8 @@ async fn attachments_reactions_and_the_message_record() {
 
     // Form-encoded bodies with JSON-valued fields work like JSON bodies.
     let (status, _) = sim
-        .post_form(
-            &sim.ig(&format!("/{account}/messages")),
+        .ig_post_form(
+            &format!("/{account}/messages"),
             &token,
             &[
                 ("recipient", r#"{"id":"444"}"#),
@@ -180,14 +180,12 @@ async fn private_reply_once_per_comment_and_within_seven_days() {
         .await["id"]
         .clone();
     let comment = sim
-        .admin(
+        .admin_str(
             "/_sim/comments",
             json!({"media_id": media, "text": "price?", "from_username": "fan1"}),
+            "id",
         )
-        .await["id"]
-        .as_str()
-        .expect("comment id")
-        .to_owned();
+        .await;
     let reply =
         json!({"recipient": {"comment_id": comment}, "message": {"text": "Sent you the prices!"}});
     let (status, body) = send(&sim, &token, reply.clone()).await;
@@ -198,14 +196,12 @@ async fn private_reply_once_per_comment_and_within_seven_days() {
     assert_eq!(err(&again).0, 10);
 
     let old = sim
-        .admin(
+        .admin_str(
             "/_sim/comments",
             json!({"media_id": media, "text": "hello?"}),
+            "id",
         )
-        .await["id"]
-        .as_str()
-        .expect("comment id")
-        .to_owned();
+        .await;
     sim.advance(7 * 86_400).await;
     let (status, late) = send(
         &sim,
@@ -229,19 +225,9 @@ async fn private_reply_once_per_comment_and_within_seven_days() {
 #[tokio::test]
 async fn messenger_needs_messaging_type_and_closes_its_window() {
     let sim = Sim::start().await;
-    let user = sim
-        .admin(
-            "/_sim/fb-users",
-            json!({"name": "Ana", "pages": [{"name": "Ana Bakery", "instagram": false}]}),
-        )
+    let (_, page, token) = sim
+        .fb_page(json!({"name": "Ana Bakery", "instagram": false}))
         .await;
-    let page = user["pages"][0]["id"].as_str().expect("page").to_owned();
-    let token = sim
-        .admin("/_sim/tokens", json!({"kind": "page", "page_id": page}))
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
     inbound(&sim, &page, "777").await;
     let url = sim.fb(&format!("/{page}/messages"));
     let (_, missing) = sim.post_json(&url, &token, text("777", "hi")).await;
@@ -274,14 +260,8 @@ async fn tokens_without_the_messaging_permission_cannot_send() {
         .admin("/_sim/ig-users", json!({"username": "shop"}))
         .await;
     let token = sim
-        .admin(
-            "/_sim/tokens",
-            json!({"user_id": user["user_id"], "kind": "ig_long", "scopes": ["instagram_business_basic"]}),
-        )
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+        .token(json!({"user_id": user["user_id"], "kind": "ig_long", "scopes": ["instagram_business_basic"]}))
+        .await;
     inbound(&sim, user["user_id"].as_str().expect("id"), "1").await;
     let (status, body) = send(&sim, &token, text("1", "hi")).await;
     assert_eq!(status, 400);
@@ -295,11 +275,7 @@ async fn another_accounts_token_cannot_send_for_it() {
     let (_, token_b) = sim.ig_account("b").await;
     inbound(&sim, &a, "1").await;
     let (status, body) = sim
-        .post_json(
-            &sim.ig(&format!("/{a}/messages")),
-            &token_b,
-            text("1", "hi"),
-        )
+        .ig_post_json(&format!("/{a}/messages"), &token_b, text("1", "hi"))
         .await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), (100, Some(33)));
@@ -308,30 +284,20 @@ async fn another_accounts_token_cannot_send_for_it() {
 #[tokio::test]
 async fn facebook_login_reaches_instagram_and_messenger_through_the_page() {
     let sim = Sim::start().await;
-    let user = sim
-        .admin(
-            "/_sim/fb-users",
-            json!({"name": "Ana", "pages": [{"name": "Ana Bakery", "instagram": true}]}),
-        )
+    let (user, page, token) = sim
+        .fb_page(json!({"name": "Ana Bakery", "instagram": true}))
         .await;
-    let page = user["pages"][0]["id"].as_str().expect("page").to_owned();
     let ig = user["pages"][0]["instagram_business_account"]
         .as_str()
         .expect("ig")
-        .to_owned();
-    let token = sim
-        .admin("/_sim/tokens", json!({"kind": "page", "page_id": page}))
-        .await["access_token"]
-        .as_str()
-        .expect("token")
         .to_owned();
     inbound(&sim, &ig, "igsid-1").await;
     inbound(&sim, &page, "psid-1").await;
 
     // An Instagram user reached through the page: Instagram rules and message ids.
     let (status, to_ig) = sim
-        .post_json(
-            &sim.fb(&format!("/{page}/messages")),
+        .fb_post_json(
+            &format!("/{page}/messages"),
             &token,
             text("igsid-1", "hi from IG"),
         )
@@ -343,18 +309,14 @@ async fn facebook_login_reaches_instagram_and_messenger_through_the_page() {
             .is_some_and(|m| m.starts_with("aWdf"))
     );
     let (status, via_node) = sim
-        .post_json(
-            &sim.fb(&format!("/{ig}/messages")),
-            &token,
-            text("igsid-1", "again"),
-        )
+        .fb_post_json(&format!("/{ig}/messages"), &token, text("igsid-1", "again"))
         .await;
     assert_eq!(status, 200, "{via_node}");
 
     // A Messenger user on /me/messages with the page token.
     let mut body = text("psid-1", "hi from Messenger");
     body["messaging_type"] = json!("RESPONSE");
-    let (status, to_messenger) = sim.post_json(&sim.fb("/me/messages"), &token, body).await;
+    let (status, to_messenger) = sim.fb_post_json("/me/messages", &token, body).await;
     assert_eq!(status, 200, "{to_messenger}");
     assert!(
         to_messenger["message_id"]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Sim, V, err};
+use common::{Sim, V, answer, err};
 use serde_json::{Value, json};
 
 const REDIRECT: &str = "https://relay.example/oauth/instagram/callback";
@@ -45,28 +45,47 @@ async fn ig_decide(sim: &Sim, decision: &str) -> String {
 }
 
 async fn exchange(sim: &Sim, code: &str, redirect: &str) -> (u16, Value) {
-    let c = sim.sim.config();
-    let res = sim
+    exchange_as(sim, &sim.sim.config().ig_app_secret, code, redirect).await
+}
+
+/// The code exchange as an app holding `secret`.
+async fn exchange_as(sim: &Sim, secret: &str, code: &str, redirect: &str) -> (u16, Value) {
+    let request = sim
         .http
         .post(sim.url("/api.instagram.com/oauth/access_token"))
         .form(&[
-            ("client_id", c.ig_app_id.as_str()),
-            ("client_secret", c.ig_app_secret.as_str()),
+            ("client_id", sim.sim.config().ig_app_id.as_str()),
+            ("client_secret", secret),
             ("grant_type", "authorization_code"),
             ("redirect_uri", redirect),
             ("code", code),
-        ])
-        .send()
-        .await
-        .expect("exchange answers");
-    (res.status().as_u16(), res.json().await.expect("JSON"))
+        ]);
+    answer(request).await
+}
+
+/// A refused exchange: a 400 whose `error_message` names `reason`.
+fn assert_refused(status: u16, body: &Value, reason: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains(reason)),
+        "refusal should name {reason}: {body}"
+    );
+}
+
+/// A simulator with the Instagram user `bakery`.
+async fn with_bakery() -> (Sim, Value) {
+    let sim = Sim::start().await;
+    let user = sim
+        .admin("/_sim/ig-users", json!({"username": "bakery"}))
+        .await;
+    (sim, user)
 }
 
 #[tokio::test]
 async fn instagram_dialog_is_a_real_form_naming_app_and_scopes() {
-    let sim = Sim::start().await;
-    sim.admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, _) = with_bakery().await;
     let params = ig_dialog_params(&sim).await;
     let res = sim
         .http
@@ -89,10 +108,7 @@ async fn instagram_dialog_is_a_real_form_naming_app_and_scopes() {
 
 #[tokio::test]
 async fn full_instagram_login_and_single_use_code() {
-    let sim = Sim::start().await;
-    let user = sim
-        .admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, user) = with_bakery().await;
     let location = ig_decide(&sim, "allow").await;
     assert!(location.starts_with(REDIRECT));
     assert!(location.ends_with("#_"), "Instagram appends #_: {location}");
@@ -112,10 +128,7 @@ async fn full_instagram_login_and_single_use_code() {
 
     // The token works and /me names the professional account the webhooks carry.
     let (status, me) = sim
-        .get(
-            &sim.ig("/me?fields=user_id,username,followers_count"),
-            token,
-        )
+        .ig_get("/me?fields=user_id,username,followers_count", token)
         .await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["user_id"], user["user_id"]);
@@ -126,49 +139,23 @@ async fn full_instagram_login_and_single_use_code() {
     );
 
     let (status, again) = exchange(&sim, &code, REDIRECT).await;
-    assert_eq!(status, 400);
+    assert_refused(status, &again, "used");
     assert_eq!(again["error_type"], "OAuthException");
-    assert!(
-        again["error_message"]
-            .as_str()
-            .is_some_and(|m| m.contains("used"))
-    );
 }
 
 #[tokio::test]
 async fn code_exchange_needs_the_exact_redirect_uri_and_secret() {
-    let sim = Sim::start().await;
-    sim.admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, _) = with_bakery().await;
     let code = query_param(&ig_decide(&sim, "allow").await, "code").expect("code");
     for wrong in [
         "https://relay.example/oauth/instagram/callback/",
         "https://relay.example/oauth/instagram/callback?x=1",
     ] {
         let (status, body) = exchange(&sim, &code, wrong).await;
-        assert_eq!(status, 400);
-        assert!(
-            body["error_message"]
-                .as_str()
-                .is_some_and(|m| m.contains("redirect_uri")),
-            "{body}"
-        );
+        assert_refused(status, &body, "redirect_uri");
     }
-    let c = sim.sim.config();
-    let res = sim
-        .http
-        .post(sim.url("/api.instagram.com/oauth/access_token"))
-        .form(&[
-            ("client_id", c.ig_app_id.as_str()),
-            ("client_secret", "wrong"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-            ("code", code.as_str()),
-        ])
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(res.status(), 400);
+    let (status, _) = exchange_as(&sim, "wrong", &code, REDIRECT).await;
+    assert_eq!(status, 400);
     // The failed attempts did not burn the code.
     let (status, _) = exchange(&sim, &code, REDIRECT).await;
     assert_eq!(status, 200);
@@ -176,25 +163,16 @@ async fn code_exchange_needs_the_exact_redirect_uri_and_secret() {
 
 #[tokio::test]
 async fn code_expires_after_one_hour() {
-    let sim = Sim::start().await;
-    sim.admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, _) = with_bakery().await;
     let code = query_param(&ig_decide(&sim, "allow").await, "code").expect("code");
     sim.advance(3600).await;
     let (status, body) = exchange(&sim, &code, REDIRECT).await;
-    assert_eq!(status, 400);
-    assert!(
-        body["error_message"]
-            .as_str()
-            .is_some_and(|m| m.contains("expired"))
-    );
+    assert_refused(status, &body, "expired");
 }
 
 #[tokio::test]
 async fn cancel_redirects_with_access_denied() {
-    let sim = Sim::start().await;
-    sim.admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, _) = with_bakery().await;
     let location = ig_decide(&sim, "cancel").await;
     assert_eq!(
         query_param(&location, "error").as_deref(),
@@ -211,9 +189,7 @@ async fn cancel_redirects_with_access_denied() {
 
 #[tokio::test]
 async fn dialog_rejects_bad_app_missing_redirect_and_old_scopes() {
-    let sim = Sim::start().await;
-    sim.admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, _) = with_bakery().await;
     let url = sim.url("/www.instagram.com/oauth/authorize");
     let app = sim.sim.config().ig_app_id.clone();
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
@@ -281,19 +257,10 @@ async fn refresh(sim: &Sim, token: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn refresh_only_when_a_day_old_and_not_expired() {
-    let sim = Sim::start().await;
-    let user = sim
-        .admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, user) = with_bakery().await;
     let short = sim
-        .admin(
-            "/_sim/tokens",
-            json!({"user_id": user["user_id"], "kind": "ig_short"}),
-        )
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+        .token(json!({"user_id": user["user_id"], "kind": "ig_short"}))
+        .await;
     let (status, long) = long_lived(&sim, &short).await;
     assert_eq!(status, 200, "{long}");
     assert_eq!(long["token_type"], "bearer");
@@ -331,19 +298,16 @@ async fn refresh_only_when_a_day_old_and_not_expired() {
     let (status, expired) = refresh(&sim, &long).await;
     assert_eq!(status, 400);
     assert_eq!(err(&expired), (190, Some(463)));
-    let (status, _) = sim.get(&sim.ig("/me?fields=username"), &long).await;
+    let (status, _) = sim.ig_get("/me?fields=username", &long).await;
     assert_eq!(status, 400);
     // The refreshed one lives 60 days from the refresh.
-    let (status, me) = sim.get(&sim.ig("/me?fields=username"), &newer).await;
+    let (status, me) = sim.ig_get("/me?fields=username", &newer).await;
     assert_eq!(status, 200, "{me}");
 }
 
 #[tokio::test]
 async fn short_lived_token_expires_after_an_hour() {
-    let sim = Sim::start().await;
-    let user = sim
-        .admin("/_sim/ig-users", json!({"username": "bakery"}))
-        .await;
+    let (sim, user) = with_bakery().await;
     let short = sim
         .admin(
             "/_sim/tokens",
@@ -353,7 +317,7 @@ async fn short_lived_token_expires_after_an_hour() {
     assert_eq!(short["expires_in"], 3600);
     let token = short["access_token"].as_str().expect("token");
     sim.advance(3600).await;
-    let (status, body) = sim.get(&sim.ig("/me"), token).await;
+    let (status, body) = sim.ig_get("/me", token).await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), (190, Some(463)));
 }
@@ -363,10 +327,10 @@ async fn unknown_revoked_and_wrong_host_tokens_fail_with_190() {
     let sim = Sim::start().await;
     let (id, token) = sim.ig_account("bakery").await;
     assert_eq!(
-        err(&sim.get(&sim.ig("/me"), "IGAAnope").await.1),
+        err(&sim.ig_get("/me", "IGAAnope").await.1),
         (190, Some(467))
     );
-    let (_, wrong_host) = sim.get(&sim.fb("/me"), &token).await;
+    let (_, wrong_host) = sim.fb_get("/me", &token).await;
     assert_eq!(err(&wrong_host).0, 190);
     let (status, _) = sim
         .http
@@ -382,17 +346,12 @@ async fn unknown_revoked_and_wrong_host_tokens_fail_with_190() {
         json!({"user_id": id, "subcode": 460}),
     )
     .await;
-    let (status, body) = sim.get(&sim.ig("/me"), &token).await;
+    let (status, body) = sim.ig_get("/me", &token).await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), (190, Some(460)));
     // A new login after the revocation works again.
-    let fresh = sim
-        .admin("/_sim/tokens", json!({"user_id": id, "kind": "ig_long"}))
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    assert_eq!(sim.get(&sim.ig("/me"), &fresh).await.0, 200);
+    let fresh = sim.token(json!({"user_id": id, "kind": "ig_long"})).await;
+    assert_eq!(sim.ig_get("/me", &fresh).await.0, 200);
 }
 
 #[tokio::test]
@@ -406,9 +365,7 @@ async fn access_token_parameter_is_accepted_like_the_header() {
         .await
         .expect("answers");
     assert_eq!(res.status(), 200);
-    let (_, body) = sim
-        .get(&sim.ig("/me?fields=username,not_a_field"), &token)
-        .await;
+    let (_, body) = sim.ig_get("/me?fields=username,not_a_field", &token).await;
     assert_eq!(err(&body).0, 100);
 }
 
@@ -498,8 +455,8 @@ async fn facebook_login_pages_and_linked_instagram_accounts() {
     let long = long["access_token"].as_str().expect("token").to_owned();
 
     let (status, accounts) = sim
-        .get(
-            &sim.fb("/me/accounts?fields=id,name,access_token,tasks,instagram_business_account"),
+        .fb_get(
+            "/me/accounts?fields=id,name,access_token,tasks,instagram_business_account",
             &long,
         )
         .await;
@@ -521,20 +478,14 @@ async fn facebook_login_pages_and_linked_instagram_accounts() {
 
     // A page token from a long-lived user token does not expire.
     sim.advance(61 * 86_400).await;
-    let (status, me) = sim.get(&sim.fb("/me"), &page_token).await;
+    let (status, me) = sim.fb_get("/me", &page_token).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["id"], page_id.as_str());
-    assert_eq!(
-        err(&sim.get(&sim.fb("/me"), &long).await.1),
-        (190, Some(463))
-    );
+    assert_eq!(err(&sim.fb_get("/me", &long).await.1), (190, Some(463)));
 
     // The page token reaches the linked Instagram account on graph.facebook.com.
     let (status, ig) = sim
-        .get(
-            &sim.fb(&format!("/{ig_id}?fields=id,username")),
-            &page_token,
-        )
+        .fb_get(&format!("/{ig_id}?fields=id,username"), &page_token)
         .await;
     assert_eq!(status, 200, "{ig}");
     assert_eq!(ig["id"], ig_id.as_str());
@@ -601,14 +552,8 @@ async fn me_accounts_pages_through_many_pages_with_next_links() {
         .await;
     let user_id = user["user_id"].as_str().expect("user id").to_owned();
     let token = sim
-        .admin(
-            "/_sim/tokens",
-            json!({"user_id": user_id, "kind": "fb_long"}),
-        )
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+        .token(json!({"user_id": user_id, "kind": "fb_long"}))
+        .await;
     let mut url = sim.fb("/me/accounts?fields=id,name&limit=2");
     let mut seen = Vec::new();
     let mut answers = 0;

@@ -9,29 +9,39 @@ use meta_sim::SimConfig;
 use serde_json::{Value, json};
 
 async fn container(sim: &Sim, account: &str, token: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    sim.post_form(&sim.ig(&format!("/{account}/media")), token, form)
+    sim.ig_post_form(&format!("/{account}/media"), token, form)
         .await
 }
 
-async fn image(sim: &Sim, account: &str, token: &str) -> String {
-    let (status, body) = container(
-        sim,
-        account,
-        token,
-        &[
-            ("image_url", "https://cdn.example/cake.jpg"),
-            ("caption", "Fresh today"),
-            ("alt_text", "A cake"),
-        ],
-    )
-    .await;
+/// A container the simulator accepts: its id.
+async fn created(sim: &Sim, account: &str, token: &str, form: &[(&str, &str)]) -> String {
+    let (status, body) = container(sim, account, token, form).await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().expect("container id").to_owned()
 }
 
+async fn image(sim: &Sim, account: &str, token: &str) -> String {
+    let form = [
+        ("image_url", "https://cdn.example/cake.jpg"),
+        ("caption", "Fresh today"),
+        ("alt_text", "A cake"),
+    ];
+    created(sim, account, token, &form).await
+}
+
+/// The account's `content_publishing_limit` entry with `fields`.
+async fn limit(sim: &Sim, account: &str, token: &str, fields: &str) -> Value {
+    let url = sim.ig(&format!(
+        "/{account}/content_publishing_limit?fields={fields}"
+    ));
+    let (status, limit) = sim.get(&url, token).await;
+    assert_eq!(status, 200, "{limit}");
+    limit["data"][0].clone()
+}
+
 async fn status_of(sim: &Sim, token: &str, id: &str) -> Value {
     let (status, body) = sim
-        .get(&sim.ig(&format!("/{id}?fields=status_code,status")), token)
+        .ig_get(&format!("/{id}?fields=status_code,status"), token)
         .await;
     assert_eq!(status, 200, "{body}");
     body
@@ -59,8 +69,8 @@ async fn finish(sim: &Sim, token: &str, id: &str) {
 }
 
 async fn publish(sim: &Sim, account: &str, token: &str, creation_id: &str) -> (u16, Value) {
-    sim.post_form(
-        &sim.ig(&format!("/{account}/media_publish")),
+    sim.ig_post_form(
+        &format!("/{account}/media_publish"),
         token,
         &[("creation_id", creation_id)],
     )
@@ -95,20 +105,13 @@ async fn video_container_stays_in_progress_longer_than_an_image() {
     .await;
     let (account, token) = sim.ig_account("shop").await;
     let image = image(&sim, &account, &token).await;
-    let (status, reel) = container(
-        &sim,
-        &account,
-        &token,
-        &[
-            ("media_type", "REELS"),
-            ("video_url", "https://cdn.example/reel.mp4"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{reel}");
-    let reel = reel["id"].as_str().expect("id");
+    let reel = [
+        ("media_type", "REELS"),
+        ("video_url", "https://cdn.example/reel.mp4"),
+    ];
+    let reel = created(&sim, &account, &token, &reel).await;
     let (image_polls, image_status) = settle(&sim, &token, &image).await;
-    let (reel_polls, reel_status) = settle(&sim, &token, reel).await;
+    let (reel_polls, reel_status) = settle(&sim, &token, &reel).await;
     assert_eq!(image_status["status_code"], "FINISHED");
     assert_eq!(reel_status["status_code"], "FINISHED");
     assert_eq!((image_polls, reel_polls), (2, 6));
@@ -157,20 +160,10 @@ async fn a_lost_publish_answer_still_publishes_once_and_the_container_says_so() 
     let (status, again) = publish(&sim, &account, &token, &id).await;
     assert_eq!(status, 400);
     assert_eq!(err(&again), (24, Some(2_207_008)));
+    assert_eq!(sim.count("/_sim/media").await, Some(1));
     assert_eq!(
-        sim.admin_get("/_sim/media").await.as_array().map(Vec::len),
-        Some(1)
-    );
-    let (_, limit) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{account}/content_publishing_limit?fields=quota_usage"
-            )),
-            &token,
-        )
-        .await;
-    assert_eq!(
-        limit["data"][0]["quota_usage"], 1,
+        limit(&sim, &account, &token, "quota_usage").await["quota_usage"],
+        1,
         "the lost publish counts"
     );
 }
@@ -208,10 +201,8 @@ async fn publish_before_finished_is_9007_2207027_then_works_once() {
     assert_eq!(media[0]["id"], media_id.as_str());
 
     let (status, fields) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{media_id}?fields=id,permalink,media_type,caption,timestamp"
-            )),
+        .ig_get(
+            &format!("/{media_id}?fields=id,permalink,media_type,caption,timestamp"),
             &token,
         )
         .await;
@@ -234,18 +225,12 @@ async fn publish_before_finished_is_9007_2207027_then_works_once() {
 async fn bad_media_ends_in_error_with_a_subcode() {
     let sim = Sim::start().await;
     let (account, token) = sim.ig_account("shop").await;
-    let (_, reel) = container(
-        &sim,
-        &account,
-        &token,
-        &[
-            ("media_type", "REELS"),
-            ("video_url", "https://cdn.example/bad-video.mov"),
-            ("caption", "reel"),
-        ],
-    )
-    .await;
-    let id = reel["id"].as_str().expect("id");
+    let reel = [
+        ("media_type", "REELS"),
+        ("video_url", "https://cdn.example/bad-video.mov"),
+        ("caption", "reel"),
+    ];
+    let id = &created(&sim, &account, &token, &reel).await;
     let (_, last) = settle(&sim, &token, id).await;
     assert_eq!(last["status_code"], "ERROR");
     assert!(
@@ -286,17 +271,10 @@ async fn quota_counts_publishes_of_the_last_24_hours() {
         let id = image(&sim, &account, &token).await;
         assert_eq!(publish(&sim, &account, &token, &id).await.0, 200);
     }
-    let (_, limit) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{account}/content_publishing_limit?fields=quota_usage,config"
-            )),
-            &token,
-        )
-        .await;
-    assert_eq!(limit["data"][0]["quota_usage"], 2);
+    let usage = limit(&sim, &account, &token, "quota_usage,config").await;
+    assert_eq!(usage["quota_usage"], 2);
     assert_eq!(
-        limit["data"][0]["config"],
+        usage["config"],
         json!({"quota_total": 2, "quota_duration": 86400})
     );
     let third = image(&sim, &account, &token).await;
@@ -311,15 +289,10 @@ async fn quota_counts_publishes_of_the_last_24_hours() {
         200,
         "quota frees up after 24 h"
     );
-    let (_, limit) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{account}/content_publishing_limit?fields=quota_usage"
-            )),
-            &token,
-        )
-        .await;
-    assert_eq!(limit["data"][0]["quota_usage"], 1);
+    assert_eq!(
+        limit(&sim, &account, &token, "quota_usage").await["quota_usage"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -333,60 +306,32 @@ async fn carousel_of_finished_children_counts_once() {
     let mut children = Vec::new();
     for i in 0..3 {
         let url = format!("https://cdn.example/{i}.jpg");
-        let (_, c) = container(
-            &sim,
-            &account,
-            &token,
-            &[("image_url", url.as_str()), ("is_carousel_item", "true")],
-        )
-        .await;
-        children.push(c["id"].as_str().expect("id").to_owned());
+        let child = [("image_url", url.as_str()), ("is_carousel_item", "true")];
+        children.push(created(&sim, &account, &token, &child).await);
     }
     let list = children.join(",");
-    let (status, unfinished) = container(
-        &sim,
-        &account,
-        &token,
-        &[
-            ("media_type", "CAROUSEL"),
-            ("children", list.as_str()),
-            ("caption", "three"),
-        ],
-    )
-    .await;
+    let carousel = [
+        ("media_type", "CAROUSEL"),
+        ("children", list.as_str()),
+        ("caption", "three"),
+    ];
+    let (status, unfinished) = container(&sim, &account, &token, &carousel).await;
     assert_eq!(status, 400, "children must be FINISHED first");
     assert_eq!(err(&unfinished).1, Some(2_207_028));
     for c in &children {
         finish(&sim, &token, c).await;
     }
-    let (status, parent) = container(
-        &sim,
-        &account,
-        &token,
-        &[
-            ("media_type", "CAROUSEL"),
-            ("children", list.as_str()),
-            ("caption", "three"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{parent}");
-    let parent = parent["id"].as_str().expect("id").to_owned();
+    let parent = created(&sim, &account, &token, &carousel).await;
     finish(&sim, &token, &parent).await;
     let (status, published) = publish(&sim, &account, &token, &parent).await;
     assert_eq!(status, 200, "{published}");
     let media = sim.admin_get("/_sim/media").await;
     assert_eq!(media[0]["media_type"], "CAROUSEL_ALBUM");
     assert_eq!(media[0]["children"].as_array().map(Vec::len), Some(3));
-    let (_, limit) = sim
-        .get(
-            &sim.ig(&format!(
-                "/{account}/content_publishing_limit?fields=quota_usage"
-            )),
-            &token,
-        )
-        .await;
-    assert_eq!(limit["data"][0]["quota_usage"], 1);
+    assert_eq!(
+        limit(&sim, &account, &token, "quota_usage").await["quota_usage"],
+        1
+    );
 
     let eleven: Vec<String> = (0..11).map(|_| children[0].clone()).collect();
     let (_, too_many) = container(
@@ -435,22 +380,10 @@ async fn caption_over_2200_characters_is_refused() {
 #[tokio::test]
 async fn facebook_page_posts_and_photos() {
     let sim = Sim::start().await;
-    let user = sim
-        .admin(
-            "/_sim/fb-users",
-            json!({"name": "Ana", "pages": [{"name": "Ana Bakery"}]}),
-        )
-        .await;
-    let page = user["pages"][0]["id"].as_str().expect("page").to_owned();
-    let token = sim
-        .admin("/_sim/tokens", json!({"kind": "page", "page_id": page}))
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let (user, page, token) = sim.fb_page(json!({"name": "Ana Bakery"})).await;
     let (status, post) = sim
-        .post_form(
-            &sim.fb(&format!("/{page}/feed")),
+        .fb_post_form(
+            &format!("/{page}/feed"),
             &token,
             &[
                 ("message", "Open Sunday"),
@@ -465,8 +398,8 @@ async fn facebook_page_posts_and_photos() {
             .is_some_and(|id| id.starts_with(&format!("{page}_")))
     );
     let (status, photo) = sim
-        .post_form(
-            &sim.fb(&format!("/{page}/photos")),
+        .fb_post_form(
+            &format!("/{page}/photos"),
             &token,
             &[("url", "https://cdn.example/p.jpg"), ("caption", "cake")],
         )
@@ -474,37 +407,21 @@ async fn facebook_page_posts_and_photos() {
     assert_eq!(status, 200, "{photo}");
     assert!(photo["post_id"].as_str().is_some());
     let (_, bad) = sim
-        .post_form(
-            &sim.fb(&format!("/{page}/photos")),
+        .fb_post_form(
+            &format!("/{page}/photos"),
             &token,
             &[("url", "https://cdn.example/bad.jpg")],
         )
         .await;
     assert_eq!(err(&bad).0, 324);
     let user_token = sim
-        .admin(
-            "/_sim/tokens",
-            json!({"kind": "fb_long", "user_id": user["user_id"]}),
-        )
-        .await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+        .token(json!({"kind": "fb_long", "user_id": user["user_id"]}))
+        .await;
     let (_, needs_page) = sim
-        .post_form(
-            &sim.fb(&format!("/{page}/feed")),
-            &user_token,
-            &[("message", "x")],
-        )
+        .fb_post_form(&format!("/{page}/feed"), &user_token, &[("message", "x")])
         .await;
     assert_eq!(err(&needs_page).0, 210);
-    assert_eq!(
-        sim.admin_get("/_sim/page-posts")
-            .await
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(sim.count("/_sim/page-posts").await, Some(2));
 }
 
 #[tokio::test]
@@ -520,8 +437,5 @@ async fn concurrent_publishes_of_one_container_create_one_media() {
     let results = futures::future::join_all(attempts).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 1, "exactly one publish succeeds: {results:?}");
-    assert_eq!(
-        sim.admin_get("/_sim/media").await.as_array().map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(sim.count("/_sim/media").await, Some(1));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Receiver, Sim};
+use common::{Received, Receiver, Sim};
 use hmac::{Hmac, Mac};
 use meta_sim::SimConfig;
 use serde_json::{Value, json};
@@ -16,11 +16,21 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 }
 
 async fn sim_for(receiver: &Receiver) -> Sim {
+    configured_for(receiver, SimConfig::default()).await
+}
+
+/// A simulator with `config` that delivers its webhooks to `receiver`.
+async fn configured_for(receiver: &Receiver, config: SimConfig) -> Sim {
     Sim::with(SimConfig {
         webhook_url: Some(receiver.url.clone()),
-        ..SimConfig::default()
+        ..config
     })
     .await
+}
+
+/// Asks the simulator to emit `event` (or a batch of them); its delivery report.
+async fn emit(sim: &Sim, event: Value) -> Value {
+    sim.admin("/_sim/webhooks/send", event).await
 }
 
 #[tokio::test]
@@ -29,12 +39,11 @@ async fn signature_verifies_over_the_raw_bytes_with_escaped_unicode() {
     let sim = sim_for(&receiver).await;
     let (account, _) = sim.ig_account("café").await;
     let text = "Grüße aus Köln 👋 https://x.example/a";
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account, "customer_id": "42", "text": text}),
-        )
-        .await;
+    let sent = emit(
+        &sim,
+        json!({"kind": "dm", "account_id": account, "customer_id": "42", "text": text}),
+    )
+    .await;
     assert_eq!(sent["deliveries"][0]["ok"], true);
     let got = receiver.wait_for(1).await;
     let raw = &got[0].body;
@@ -76,8 +85,8 @@ async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
     let receiver = Receiver::start().await;
     let sim = sim_for(&receiver).await;
     let (account, _) = sim.ig_account("shop").await;
-    sim.admin(
-        "/_sim/webhooks/send",
+    emit(
+        &sim,
         json!({"batch": [
             {"kind": "dm", "account_id": account, "customer_id": "1", "text": "a"},
             {"kind": "reaction", "account_id": account, "customer_id": "1", "mid": "aWdfZmlyc3Q"},
@@ -88,15 +97,15 @@ async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
     .await
     .to_string();
     let got = receiver.wait_for(1).await;
-    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    let body = got[0].json();
     let entries = body["entry"].as_array().expect("entries");
     assert_eq!(entries.len(), 4);
     assert_eq!(entries[1]["messaging"][0]["reaction"]["action"], "react");
     assert_eq!(entries[2]["messaging"][0]["read"]["mid"], "aWdfZmlyc3Q");
     assert_eq!(entries[3]["changes"][0]["field"], "comments");
 
-    sim.admin(
-        "/_sim/webhooks/send",
+    emit(
+        &sim,
         json!({"kind": "dm", "account_id": account, "customer_id": "2", "repeat": 3}),
     )
     .await;
@@ -106,9 +115,7 @@ async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
         got[1].body == got[2].body && got[2].body == got[3].body,
         "duplicates are byte-identical"
     );
-    let mid = serde_json::from_slice::<Value>(&got[1].body).expect("json")["entry"][0]["messaging"]
-        [0]["message"]["mid"]
-        .clone();
+    let mid = got[1].json()["entry"][0]["messaging"][0]["message"]["mid"].clone();
     assert!(mid.as_str().is_some_and(|m| m.starts_with("aWdfZ")));
 }
 
@@ -117,12 +124,7 @@ async fn failed_deliveries_are_retried_a_bounded_number_of_times() {
     let receiver = Receiver::answering(500).await;
     let sim = sim_for(&receiver).await;
     let (account, _) = sim.ig_account("shop").await;
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account}),
-        )
-        .await;
+    let sent = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     let report = &sent["deliveries"][0];
     assert_eq!(report["ok"], false);
     assert_eq!(
@@ -144,12 +146,7 @@ async fn failed_deliveries_are_retried_a_bounded_number_of_times() {
     flaky.queue_statuses(&[503]);
     sim.admin("/_sim/webhooks/config", json!({"url": flaky.url}))
         .await;
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account}),
-        )
-        .await;
+    let sent = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     assert_eq!(sent["deliveries"][0]["ok"], true);
     assert_eq!(
         sent["deliveries"][0]["attempts"].as_array().map(Vec::len),
@@ -167,12 +164,7 @@ async fn unreachable_receiver_is_recorded_not_fatal() {
     })
     .await;
     let (account, _) = sim.ig_account("shop").await;
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account}),
-        )
-        .await;
+    let sent = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     let attempts = sent["deliveries"][0]["attempts"]
         .as_array()
         .expect("attempts")
@@ -189,13 +181,13 @@ async fn unreachable_receiver_is_recorded_not_fatal() {
 async fn raw_payloads_and_wrong_signatures_are_sent_as_asked() {
     let receiver = Receiver::start().await;
     let sim = sim_for(&receiver).await;
-    sim.admin(
-        "/_sim/webhooks/send",
+    emit(
+        &sim,
         json!({"raw": {"object": "instagram", "entry": [{"id": "1", "x": "ä"}]}}),
     )
     .await;
-    sim.admin(
-        "/_sim/webhooks/send",
+    emit(
+        &sim,
         json!({"raw_body": "{\"object\":\"page\"}", "signature": "sha256=00"}),
     )
     .await;
@@ -220,7 +212,7 @@ async fn inbound_delivers_the_dm_and_opens_the_window() {
         )
         .await;
     let got = receiver.wait_for(1).await;
-    let body: Value = serde_json::from_slice(&got[0].body).expect("json");
+    let body = got[0].json();
     assert_eq!(
         body["entry"][0]["messaging"][0]["message"]["mid"],
         inbound["mid"]
@@ -237,8 +229,8 @@ async fn inbound_delivers_the_dm_and_opens_the_window() {
         "timestamps in ms from the simulated clock"
     );
     let (status, _) = sim
-        .post_json(
-            &sim.ig("/me/messages"),
+        .ig_post_json(
+            "/me/messages",
             &token,
             json!({"recipient": {"id": "99"}, "message": {"text": "hi!"}}),
         )
@@ -267,17 +259,14 @@ async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
         "live_comment",
         "mention",
     ] {
-        sim.admin(
-            "/_sim/webhooks/send",
+        emit(
+            &sim,
             json!({"kind": kind, "account_id": account, "media_id": media}),
         )
         .await;
     }
     let got = receiver.wait_for(5).await;
-    let bodies: Vec<Value> = got
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).expect("json"))
-        .collect();
+    let bodies: Vec<Value> = got.iter().map(Received::json).collect();
     let change = &bodies[0]["entry"][0]["changes"][0];
     assert_eq!(change["field"], "comments");
     assert_eq!(change["value"]["id"], created["id"]);
@@ -295,8 +284,8 @@ async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
         .as_str()
         .expect("id");
     let (status, _) = sim
-        .post_json(
-            &sim.ig("/me/messages"),
+        .ig_post_json(
+            "/me/messages",
             &token,
             json!({"recipient": {"comment_id": comment}, "message": {"text": "DM sent"}}),
         )
@@ -308,26 +297,20 @@ async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
 async fn messenger_events_use_the_page_object() {
     let receiver = Receiver::start().await;
     let sim = sim_for(&receiver).await;
-    let user = sim
-        .admin(
-            "/_sim/fb-users",
-            json!({"name": "Ana", "pages": [{"name": "Shop"}]}),
-        )
-        .await;
-    let page = user["pages"][0]["id"].clone();
-    sim.admin(
-        "/_sim/webhooks/send",
+    let (_, page, _) = sim.fb_page(json!({"name": "Shop"})).await;
+    emit(
+        &sim,
         json!({"kind": "messenger_dm", "account_id": page, "customer_id": "5", "text": "hi"}),
     )
     .await;
-    sim.admin(
-        "/_sim/webhooks/send",
+    emit(
+        &sim,
         json!({"kind": "messenger_echo", "account_id": page, "customer_id": "5", "text": "hello"}),
     )
     .await;
     let got = receiver.wait_for(2).await;
-    let dm: Value = serde_json::from_slice(&got[0].body).expect("json");
-    let echo: Value = serde_json::from_slice(&got[1].body).expect("json");
+    let dm = got[0].json();
+    let echo = got[1].json();
     assert_eq!(dm["object"], "page");
     assert!(
         dm["entry"][0]["messaging"][0]["message"]["mid"]
@@ -349,12 +332,11 @@ async fn messenger_events_use_the_page_object() {
 #[tokio::test]
 async fn sent_messages_are_echoed_when_asked() {
     let receiver = Receiver::start().await;
-    let sim = Sim::with(SimConfig {
-        webhook_url: Some(receiver.url.clone()),
+    let config = SimConfig {
         echo_sent_messages: true,
         ..SimConfig::default()
-    })
-    .await;
+    };
+    let sim = configured_for(&receiver, config).await;
     let (account, token) = sim.ig_account("shop").await;
     sim.admin(
         "/_sim/inbound",
@@ -362,14 +344,14 @@ async fn sent_messages_are_echoed_when_asked() {
     )
     .await;
     let (_, sent) = sim
-        .post_json(
-            &sim.ig("/me/messages"),
+        .ig_post_json(
+            "/me/messages",
             &token,
             json!({"recipient": {"id": "8"}, "message": {"text": "ok"}}),
         )
         .await;
     let got = receiver.wait_for(2).await;
-    let echo: Value = serde_json::from_slice(&got[1].body).expect("json");
+    let echo = got[1].json();
     let message = &echo["entry"][0]["messaging"][0]["message"];
     assert_eq!(message["is_echo"], true);
     assert_eq!(message["mid"], sent["message_id"]);
@@ -378,32 +360,22 @@ async fn sent_messages_are_echoed_when_asked() {
 #[tokio::test]
 async fn subscription_rule_skips_unsubscribed_accounts() {
     let receiver = Receiver::start().await;
-    let sim = Sim::with(SimConfig {
-        webhook_url: Some(receiver.url.clone()),
+    let config = SimConfig {
         require_webhook_subscription: true,
         ..SimConfig::default()
-    })
-    .await;
+    };
+    let sim = configured_for(&receiver, config).await;
     let (account, token) = sim.ig_account("shop").await;
-    let skipped = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account}),
-        )
-        .await;
+    let skipped = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     assert_eq!(skipped["skipped"], 1);
     assert!(receiver.received().is_empty());
-    sim.post_form(
-        &sim.ig("/me/subscribed_apps"),
+    sim.ig_post_form(
+        "/me/subscribed_apps",
         &token,
         &[("subscribed_fields", "messages")],
     )
     .await;
-    sim.admin(
-        "/_sim/webhooks/send",
-        json!({"kind": "dm", "account_id": account}),
-    )
-    .await;
+    emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     assert_eq!(receiver.wait_for(1).await.len(), 1);
 }
 
@@ -411,19 +383,10 @@ async fn subscription_rule_skips_unsubscribed_accounts() {
 async fn an_attachment_url_is_the_attachments_and_deliver_to_picks_the_receiver() {
     let configured = Receiver::start().await;
     let other = Receiver::start().await;
-    let sim = Sim::with(SimConfig {
-        webhook_url: Some(configured.url.clone()),
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = sim_for(&configured).await;
     let (account, _) = sim.ig_account("shop").await;
     let cdn = "https://cdn.example/photo.jpg";
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "attachment", "account_id": account, "attachment_type": "image", "url": cdn}),
-        )
-        .await;
+    let sent = emit(&sim, json!({"kind": "attachment", "account_id": account, "attachment_type": "image", "url": cdn})).await;
     assert_eq!(sent["deliveries"][0]["ok"], true, "{sent}");
     assert_eq!(
         configured.received().len(),
@@ -436,12 +399,11 @@ async fn an_attachment_url_is_the_attachments_and_deliver_to_picks_the_receiver(
         cdn
     );
 
-    let sent = sim
-        .admin(
-            "/_sim/webhooks/send",
-            json!({"kind": "dm", "account_id": account, "deliver_to": other.url}),
-        )
-        .await;
+    let sent = emit(
+        &sim,
+        json!({"kind": "dm", "account_id": account, "deliver_to": other.url}),
+    )
+    .await;
     assert_eq!(sent["deliveries"][0]["ok"], true, "{sent}");
     assert_eq!(other.received().len(), 1);
     assert_eq!(configured.received().len(), 1);

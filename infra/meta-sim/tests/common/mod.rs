@@ -49,17 +49,17 @@ impl Sim {
     }
 
     pub async fn admin(&self, path: &str, body: Value) -> Value {
-        let res = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("admin call answers");
-        let status = res.status();
-        let v: Value = res.json().await.expect("admin answers JSON");
-        assert!(status.is_success(), "admin {path} failed: {status} {v}");
+        let (status, v) = self.admin_try(path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "admin {path} failed: {status} {v}"
+        );
         v
+    }
+
+    /// An admin POST as sent, whatever it answers.
+    pub async fn admin_try(&self, path: &str, body: Value) -> (u16, Value) {
+        answer(self.http.post(self.url(path)).json(&body)).await
     }
 
     pub async fn admin_get(&self, path: &str) -> Value {
@@ -73,18 +73,42 @@ impl Sim {
             .expect("admin answers JSON")
     }
 
+    /// Creates `body` at the admin `path` and returns the string `field` of the answer.
+    pub async fn admin_str(&self, path: &str, body: Value, field: &str) -> String {
+        let v = self.admin(path, body).await;
+        v[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("admin {path} answers no {field}: {v}"))
+            .to_owned()
+    }
+
+    /// A token minted by the admin API (`kind` and `user_id`, `page_id` or `scopes`).
+    pub async fn token(&self, body: Value) -> String {
+        self.admin_str("/_sim/tokens", body, "access_token").await
+    }
+
+    /// How many records an admin list holds.
+    pub async fn count(&self, path: &str) -> Option<usize> {
+        self.admin_get(path).await.as_array().map(Vec::len)
+    }
+
+    /// A Facebook user owning one page (`page` as an entry of `/_sim/fb-users`'
+    /// `pages`): the user, the page id and a page token.
+    pub async fn fb_page(&self, page: Value) -> (Value, String, String) {
+        let user = self
+            .admin("/_sim/fb-users", json!({"name": "Ana", "pages": [page]}))
+            .await;
+        let page = user["pages"][0]["id"].as_str().expect("page").to_owned();
+        let token = self.token(json!({"kind": "page", "page_id": page})).await;
+        (user, page, token)
+    }
+
     /// An Instagram account and a long-lived token for it.
     pub async fn ig_account(&self, username: &str) -> (String, String) {
-        let user = self
-            .admin("/_sim/ig-users", json!({"username": username}))
+        let id = self
+            .admin_str("/_sim/ig-users", json!({"username": username}), "user_id")
             .await;
-        let id = user["user_id"].as_str().expect("user_id").to_owned();
-        let token = self
-            .admin("/_sim/tokens", json!({"user_id": id, "kind": "ig_long"}))
-            .await["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
+        let token = self.token(json!({"user_id": id, "kind": "ig_long"})).await;
         (id, token)
     }
 
@@ -94,42 +118,57 @@ impl Sim {
     }
 
     pub async fn get(&self, url: &str, token: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("answers");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("JSON body"))
+        answer(self.http.get(url).bearer_auth(token)).await
     }
 
     pub async fn post_json(&self, url: &str, token: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("answers");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("JSON body"))
+        answer(self.http.post(url).bearer_auth(token).json(&body)).await
     }
 
     pub async fn post_form(&self, url: &str, token: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let res = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .form(form)
-            .send()
-            .await
-            .expect("answers");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("JSON body"))
+        answer(self.http.post(url).bearer_auth(token).form(form)).await
     }
+
+    pub async fn ig_get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.get(&self.ig(path), token).await
+    }
+
+    pub async fn fb_get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.get(&self.fb(path), token).await
+    }
+
+    pub async fn ig_post_json(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.post_json(&self.ig(path), token, body).await
+    }
+
+    pub async fn fb_post_json(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.post_json(&self.fb(path), token, body).await
+    }
+
+    pub async fn ig_post_form(
+        &self,
+        path: &str,
+        token: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.post_form(&self.ig(path), token, form).await
+    }
+
+    pub async fn fb_post_form(
+        &self,
+        path: &str,
+        token: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.post_form(&self.fb(path), token, form).await
+    }
+}
+
+/// Sends a request and returns its status and JSON body.
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = request.send().await.expect("answers");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("JSON body"))
 }
 
 /// `(code, subcode)` of a Meta error body.
@@ -142,11 +181,29 @@ pub fn err(v: &Value) -> (i64, Option<i64>) {
     )
 }
 
+/// A header of `res` that carries JSON (Meta's usage headers).
+pub fn header_json(res: &reqwest::Response, name: &str) -> Value {
+    let raw = res
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} header"))
+        .to_str()
+        .expect("ascii");
+    serde_json::from_str(raw).expect("json header")
+}
+
 /// One webhook POST as received.
 #[derive(Clone, Debug)]
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl Received {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
 }
 
 /// A webhook endpoint on 127.0.0.1:0 that records every POST and answers with the
