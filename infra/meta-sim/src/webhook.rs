@@ -547,6 +547,22 @@ mod tests {
         SimState::new(SimConfig::default().resolved(), "http://127.0.0.1:1".into())
     }
 
+    /// An event of `kind` for `account`, nothing else set.
+    fn spec(kind: &str, account: &str) -> EventSpec {
+        EventSpec {
+            kind: Some(kind.into()),
+            account_id: Some(account.into()),
+            ..EventSpec::default()
+        }
+    }
+
+    /// Whether customer 555 has messaged `account` (its messaging window is open).
+    fn window_opened(s: &SimState, account: &str) -> bool {
+        s.thread(account, "555")
+            .and_then(|t| t.last_inbound_ms)
+            .is_some()
+    }
+
     #[test]
     fn non_ascii_and_slashes_are_escaped_and_the_text_still_parses() {
         let v = json!({"text": "Grüße 👋 a/b", "n": 1});
@@ -574,19 +590,13 @@ mod tests {
     fn dm_event_opens_the_window_and_lands_in_entry_messaging() {
         let mut s = state();
         let account = s.create_ig_user("shop", None, None, None);
-        let spec = EventSpec {
-            kind: Some("dm".into()),
-            account_id: Some(account.clone()),
+        let dm = EventSpec {
             customer_id: Some("555".into()),
             text: Some("hi".into()),
-            ..EventSpec::default()
+            ..spec("dm", &account)
         };
-        let event = build_event(&mut s, &spec).expect("dm builds");
-        assert!(
-            s.thread(&account, "555")
-                .and_then(|t| t.last_inbound_ms)
-                .is_some()
-        );
+        let event = build_event(&mut s, &dm).expect("dm builds");
+        assert!(window_opened(&s, &account));
         let env = envelope(&[event], false, 1_750_000_000_123).expect("one object");
         assert_eq!(env["object"], "instagram");
         assert_eq!(env["entry"][0]["id"], account.as_str());
@@ -605,18 +615,12 @@ mod tests {
     fn echo_does_not_open_the_window() {
         let mut s = state();
         let account = s.create_ig_user("shop", None, None, None);
-        let spec = EventSpec {
-            kind: Some("echo".into()),
-            account_id: Some(account.clone()),
+        let echo = EventSpec {
             customer_id: Some("555".into()),
-            ..EventSpec::default()
+            ..spec("echo", &account)
         };
-        let event = build_event(&mut s, &spec).expect("echo builds");
-        assert!(
-            s.thread(&account, "555")
-                .and_then(|t| t.last_inbound_ms)
-                .is_none()
-        );
+        let event = build_event(&mut s, &echo).expect("echo builds");
+        assert!(!window_opened(&s, &account));
         let EventBody::Messaging(item) = event.body else {
             panic!("echo is messaging")
         };
@@ -628,13 +632,11 @@ mod tests {
     fn comment_event_creates_the_comment_on_the_latest_media() {
         let mut s = state();
         let account = s.create_ig_user("shop", None, None, None);
-        let spec = EventSpec {
-            kind: Some("comment".into()),
-            account_id: Some(account.clone()),
+        let comment = EventSpec {
             text: Some("love it".into()),
-            ..EventSpec::default()
+            ..spec("comment", &account)
         };
-        let event = build_event(&mut s, &spec).expect("comment builds");
+        let event = build_event(&mut s, &comment).expect("comment builds");
         let EventBody::Change { field, value } = &event.body else {
             panic!("change")
         };
@@ -643,7 +645,7 @@ mod tests {
         assert_eq!(s.comment(id).map(|c| c.text.as_str()), Some("love it"));
         let flat = EventSpec {
             kind: Some("comment_flat_form".into()),
-            ..spec
+            ..comment
         };
         let env = envelope(&[build_event(&mut s, &flat).expect("builds")], false, 0).expect("env");
         assert_eq!(env["entry"][0]["field"], "comments");
@@ -654,14 +656,12 @@ mod tests {
     fn batches_are_one_envelope_and_refuse_mixed_objects() {
         let mut s = state();
         let a = s.create_ig_user("a", None, None, None);
-        let spec = |kind: &str| EventSpec {
-            kind: Some(kind.into()),
-            account_id: Some(a.clone()),
+        let from_1 = |kind: &str| EventSpec {
             customer_id: Some("1".into()),
-            ..EventSpec::default()
+            ..spec(kind, &a)
         };
-        let e1 = build_event(&mut s, &spec("dm")).expect("dm");
-        let e2 = build_event(&mut s, &spec("dm")).expect("dm");
+        let e1 = build_event(&mut s, &from_1("dm")).expect("dm");
+        let e2 = build_event(&mut s, &from_1("dm")).expect("dm");
         let separate = envelope(&[e1.clone(), e2.clone()], false, 0).expect("env");
         assert_eq!(separate["entry"].as_array().map(Vec::len), Some(2));
         let merged = envelope(&[e1.clone(), e2], true, 0).expect("env");
@@ -670,7 +670,7 @@ mod tests {
             merged["entry"][0]["messaging"].as_array().map(Vec::len),
             Some(2)
         );
-        let page = build_event(&mut s, &spec("messenger_dm")).expect("page dm");
+        let page = build_event(&mut s, &from_1("messenger_dm")).expect("page dm");
         assert_eq!(
             envelope(&[e1, page], false, 0),
             Err(WebhookError::MixedObjects)
@@ -680,22 +680,12 @@ mod tests {
     #[test]
     fn unknown_kind_and_missing_fields_are_precise_errors() {
         let mut s = state();
-        let bad = EventSpec {
-            kind: Some("nope".into()),
-            account_id: Some("1".into()),
-            ..EventSpec::default()
-        };
         assert_eq!(
-            build_event(&mut s, &bad).err(),
+            build_event(&mut s, &spec("nope", "1")).err(),
             Some(WebhookError::UnknownKind("nope".into()))
         );
-        let no_mid = EventSpec {
-            kind: Some("read".into()),
-            account_id: Some("1".into()),
-            ..EventSpec::default()
-        };
         assert_eq!(
-            build_event(&mut s, &no_mid).err(),
+            build_event(&mut s, &spec("read", "1")).err(),
             Some(WebhookError::Missing("mid"))
         );
     }
