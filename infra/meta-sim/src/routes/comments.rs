@@ -3,18 +3,17 @@
 //! that may act on that account) can moderate its comments.
 
 use super::publishing::{page_size, visible_media, with_paging};
-use super::{Auth, Ctx, GraphResult, may_act_on_ig};
+use super::{Auth, Ctx, Field, GraphResult, answer_fields, may_act_on_ig};
 use crate::graph_error::GraphError;
 use crate::state::SimState;
 use crate::state::accounts::Capability;
 use crate::state::clock::graph_timestamp_of;
 use crate::state::comments::{Comment, paginate};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 fn comment_value(state: &SimState, c: &Comment, fields: &[String]) -> GraphResult {
-    let mut out = Map::new();
-    for f in fields {
-        let v = match f.as_str() {
+    answer_fields(fields, "IGComment", |f| {
+        Field::Is(match f {
             "id" => json!(c.id),
             "text" => json!(c.text),
             "timestamp" => json!(graph_timestamp_of(c.created_at_ms)),
@@ -24,7 +23,7 @@ fn comment_value(state: &SimState, c: &Comment, fields: &[String]) -> GraphResul
             "like_count" => json!(c.like_count),
             "parent_id" => match &c.parent_id {
                 Some(p) => json!(p),
-                None => continue,
+                None => return Field::Absent,
             },
             "media" => json!({
                 "id": c.media_id,
@@ -39,11 +38,9 @@ fn comment_value(state: &SimState, c: &Comment, fields: &[String]) -> GraphResul
                     .collect();
                 json!({"data": replies})
             }
-            other => return Err(GraphError::nonexisting_field(other, "IGComment")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 fn default_fields() -> Vec<String> {
@@ -106,17 +103,28 @@ pub fn create_on_media(
     if !media.comment_enabled {
         return Err(GraphError::param("Comments are disabled for this media"));
     }
+    post_as_account(state, ctx, media_id, &media.account_id, None)
+}
+
+/// The account's own comment (or reply to `parent`) with the call's `message`.
+fn post_as_account(
+    state: &mut SimState,
+    ctx: &Ctx,
+    media_id: &str,
+    account_id: &str,
+    parent: Option<&str>,
+) -> GraphResult {
     let message = ctx
         .params
         .nonempty("message")
         .ok_or_else(|| GraphError::param("The parameter message is required."))?;
     let username = state
-        .ig_user(&media.account_id)
+        .ig_user(account_id)
         .map(|u| u.username.clone())
         .unwrap_or_default();
     let id = state
-        .add_comment(media_id, &message, &media.account_id, &username, None)
-        .ok_or_else(|| GraphError::no_object(media_id, "post"))?;
+        .add_comment(media_id, &message, account_id, &username, parent)
+        .ok_or_else(|| GraphError::no_object(parent.unwrap_or(media_id), "post"))?;
     Ok(json!({"id": id}))
 }
 
@@ -190,16 +198,5 @@ pub fn reply(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> Grap
             "Replies can only be made to top-level comments",
         ));
     }
-    let message = ctx
-        .params
-        .nonempty("message")
-        .ok_or_else(|| GraphError::param("The parameter message is required."))?;
-    let username = state
-        .ig_user(&c.account_id)
-        .map(|u| u.username.clone())
-        .unwrap_or_default();
-    let reply_id = state
-        .add_comment(&c.media_id, &message, &c.account_id, &username, Some(id))
-        .ok_or_else(|| GraphError::no_object(id, "post"))?;
-    Ok(json!({"id": reply_id}))
+    post_as_account(state, ctx, &c.media_id, &c.account_id, Some(id))
 }

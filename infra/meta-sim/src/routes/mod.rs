@@ -383,6 +383,36 @@ impl Ctx {
     }
 }
 
+/// What a node answers for one requested field.
+pub enum Field {
+    /// The field's value.
+    Is(Value),
+    /// A field the node has, left out while empty (as Meta leaves out a missing caption).
+    Absent,
+    /// No such field on this node.
+    Unknown,
+}
+
+/// A node's answer to `?fields=`: each requested field as `field` answers it, or
+/// Meta's nonexisting-field error (#100) naming `node_type` for the first unknown one.
+pub fn answer_fields(
+    fields: &[String],
+    node_type: &str,
+    mut field: impl FnMut(&str) -> Field,
+) -> GraphResult {
+    let mut out = Map::new();
+    for f in fields {
+        match field(f) {
+            Field::Is(v) => {
+                out.insert(f.clone(), v);
+            }
+            Field::Absent => {}
+            Field::Unknown => return Err(GraphError::nonexisting_field(f, node_type)),
+        }
+    }
+    Ok(Value::Object(out))
+}
+
 /// Whether a token may act on the Instagram account `account` (professional id).
 pub fn may_act_on_ig(state: &SimState, token: &Token, account: &str) -> bool {
     match token.kind {
@@ -837,68 +867,53 @@ fn set_json_header(headers: &mut HeaderMap, name: &'static str, value: &Value) {
 }
 
 fn fault_error(f: &Fault) -> GraphError {
-    let status = |default: StatusCode| {
-        f.status
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(default)
-    };
-    let mut err = match f.kind {
-        FaultKind::Throttle => {
-            let code = f.code.unwrap_or(4);
-            let message = f.message.clone().unwrap_or_else(|| match code {
-                4 => "(#4) Application request limit reached".into(),
-                17 => "(#17) User request limit reached".into(),
-                32 => "(#32) Page request limit reached".into(),
-                613 => "(#613) Calls to this api have exceeded the rate limit.".into(),
-                80_002 => "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.".into(),
-                80_006 => "(#80006) There have been too many messenger api calls to this Page account. Wait a bit and try again.".into(),
-                c => format!("(#{c}) Rate limit reached"),
-            });
-            GraphError::new(code, message)
-                .status(status(StatusCode::BAD_REQUEST))
-                .transient()
-        }
-        FaultKind::Transient => GraphError::new(
-            f.code.unwrap_or(2),
-            f.message.clone().unwrap_or_else(|| {
-                "An unexpected error has occurred. Please retry your request later.".into()
-            }),
-        )
-        .status(status(StatusCode::SERVICE_UNAVAILABLE))
-        .transient(),
-        FaultKind::ServerError => GraphError::new(
-            f.code.unwrap_or(1),
-            f.message
-                .clone()
-                .unwrap_or_else(|| "An unknown error has occurred.".into()),
-        )
-        .status(status(StatusCode::INTERNAL_SERVER_ERROR)),
+    let (default_code, default_status, transient) = match f.kind {
+        FaultKind::Throttle => (4, StatusCode::BAD_REQUEST, true),
+        FaultKind::Transient => (2, StatusCode::SERVICE_UNAVAILABLE, true),
+        FaultKind::ServerError => (1, StatusCode::INTERNAL_SERVER_ERROR, false),
         // A client whose call went through but whose answer was lost sees Meta's edge
         // fail: a gateway error with Meta's transient "unexpected error" (code 2).
-        FaultKind::LostAnswer => GraphError::new(
-            f.code.unwrap_or(2),
-            f.message.clone().unwrap_or_else(|| {
-                "An unexpected error has occurred. Please retry your request later.".into()
-            }),
-        )
-        .status(status(StatusCode::BAD_GATEWAY))
-        .transient(),
-        FaultKind::Error | FaultKind::Slow => {
-            let code = f.code.unwrap_or(100);
-            GraphError::new(
-                code,
-                f.message
-                    .clone()
-                    .unwrap_or_else(|| format!("(#{code}) Simulated error")),
-            )
-            .status(status(StatusCode::BAD_REQUEST))
-        }
+        FaultKind::LostAnswer => (2, StatusCode::BAD_GATEWAY, true),
+        FaultKind::Error | FaultKind::Slow => (100, StatusCode::BAD_REQUEST, false),
     };
+    let code = f.code.unwrap_or(default_code);
+    let message = f
+        .message
+        .clone()
+        .unwrap_or_else(|| fault_message(f.kind, code));
+    let status = f
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(default_status);
+    let mut err = GraphError::new(code, message).status(status);
+    if transient {
+        err = err.transient();
+    }
     err.subcode = f.subcode.or(err.subcode);
     if let Some(t) = f.is_transient {
         err.is_transient = t;
     }
     err
+}
+
+/// Meta's message for a fault of `kind` answering `code`, where the fault names none.
+fn fault_message(kind: FaultKind, code: i64) -> String {
+    match kind {
+        FaultKind::Throttle => match code {
+            4 => "(#4) Application request limit reached".into(),
+            17 => "(#17) User request limit reached".into(),
+            32 => "(#32) Page request limit reached".into(),
+            613 => "(#613) Calls to this api have exceeded the rate limit.".into(),
+            80_002 => "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.".into(),
+            80_006 => "(#80006) There have been too many messenger api calls to this Page account. Wait a bit and try again.".into(),
+            c => format!("(#{c}) Rate limit reached"),
+        },
+        FaultKind::Transient | FaultKind::LostAnswer => {
+            "An unexpected error has occurred. Please retry your request later.".into()
+        }
+        FaultKind::ServerError => "An unknown error has occurred.".into(),
+        FaultKind::Error | FaultKind::Slow => format!("(#{code}) Simulated error"),
+    }
 }
 
 #[cfg(test)]

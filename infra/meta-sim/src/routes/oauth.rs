@@ -5,7 +5,7 @@
 //! form POST drives them; the POST re-validates everything, as nothing in a form can
 //! be trusted. Codes and tokens follow the rules in [`crate::state::accounts`].
 
-use super::{App, Auth, Ctx, GraphResult, Host, Params};
+use super::{App, Auth, Ctx, Field, GraphResult, Host, Params, answer_fields};
 use crate::graph_error::{GraphError, IgOAuthError};
 use crate::state::accounts::{
     self, AuthCode, Capability, CodeError, FB_SCOPES, IG_SCOPES, LONG_TOKEN_TTL_SECS, Platform,
@@ -616,9 +616,8 @@ pub fn ig_profile(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &st
         .iter()
         .filter(|m| m.account_id == user.user_id && m.parent.is_none())
         .count();
-    let mut out = serde_json::Map::new();
-    for f in &fields {
-        let v = match f.as_str() {
+    answer_fields(&fields, "User", |f| {
+        Field::Is(match f {
             // Instagram Login answers the app-scoped id; Facebook Login the account id.
             "id" => json!(if ctx.host == Host::Instagram {
                 &user.app_scoped_id
@@ -635,11 +634,9 @@ pub fn ig_profile(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &st
             "media_count" => json!(media_count),
             "biography" => json!(user.biography),
             "website" => json!(user.website),
-            other => return Err(GraphError::nonexisting_field(other, "User")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 fn requested_subscription_fields(ctx: &Ctx, known: &[&str]) -> Result<Vec<String>, GraphError> {
@@ -704,30 +701,9 @@ pub fn ig_subscriptions(
     }
     auth.require(Capability::Basic)?;
     let app_id = state.config.ig_app_id.clone();
-    let method = ctx.method.clone();
-    let requested = if method == axum::http::Method::POST {
-        Some(requested_subscription_fields(ctx, IG_WEBHOOK_FIELDS)?)
-    } else {
-        None
-    };
-    let user = state
-        .ig_user_mut(account)
-        .ok_or_else(|| GraphError::no_object(account, "get"))?;
-    match method {
-        axum::http::Method::POST => {
-            user.subscribed_fields = requested.unwrap_or_default();
-            Ok(json!({"success": true}))
-        }
-        axum::http::Method::DELETE => {
-            user.subscribed_fields.clear();
-            Ok(json!({"success": true}))
-        }
-        axum::http::Method::GET => {
-            let fields = user.subscribed_fields.clone();
-            Ok(subscription_answer(state, &fields, &app_id))
-        }
-        _ => Err(GraphError::no_object(account, &ctx.method_name())),
-    }
+    subscriptions(state, ctx, account, &app_id, IG_WEBHOOK_FIELDS, |s| {
+        s.ig_user_mut(account).map(|u| &mut u.subscribed_fields)
+    })
 }
 
 /// `POST|GET|DELETE graph.facebook.com/vNN/<PAGE_ID>/subscribed_apps` (page token).
@@ -739,29 +715,39 @@ pub fn page_subscriptions(
 ) -> GraphResult {
     auth.require(Capability::PageMetadata)?;
     let app_id = state.config.fb_app_id.clone();
+    subscriptions(state, ctx, page_id, &app_id, PAGE_WEBHOOK_FIELDS, |s| {
+        s.page_mut(page_id).map(|p| &mut p.subscribed_fields)
+    })
+}
+
+/// One node's app subscriptions (an Instagram account's or a Page's): POST replaces
+/// them with `subscribed_fields` (each one of `known`), DELETE clears them, GET lists.
+fn subscriptions(
+    state: &mut SimState,
+    ctx: &Ctx,
+    node: &str,
+    app_id: &str,
+    known: &[&str],
+    subscribed_of: impl FnOnce(&mut SimState) -> Option<&mut Vec<String>>,
+) -> GraphResult {
     let method = ctx.method.clone();
     let requested = if method == axum::http::Method::POST {
-        Some(requested_subscription_fields(ctx, PAGE_WEBHOOK_FIELDS)?)
+        Some(requested_subscription_fields(ctx, known)?)
     } else {
         None
     };
-    let page = state
-        .page_mut(page_id)
-        .ok_or_else(|| GraphError::no_object(page_id, "get"))?;
+    let subscribed = subscribed_of(state).ok_or_else(|| GraphError::no_object(node, "get"))?;
     match method {
-        axum::http::Method::POST => {
-            page.subscribed_fields = requested.unwrap_or_default();
-            Ok(json!({"success": true}))
-        }
-        axum::http::Method::DELETE => {
-            page.subscribed_fields.clear();
+        // DELETE has no fields: it leaves none.
+        axum::http::Method::POST | axum::http::Method::DELETE => {
+            *subscribed = requested.unwrap_or_default();
             Ok(json!({"success": true}))
         }
         axum::http::Method::GET => {
-            let fields = page.subscribed_fields.clone();
-            Ok(subscription_answer(state, &fields, &app_id))
+            let fields = subscribed.clone();
+            Ok(subscription_answer(state, &fields, app_id))
         }
-        _ => Err(GraphError::no_object(page_id, &ctx.method_name())),
+        _ => Err(GraphError::no_object(node, &ctx.method_name())),
     }
 }
 
@@ -776,19 +762,18 @@ pub fn page_node(state: &mut SimState, ctx: &mut Ctx, page_id: &str) -> GraphRes
         .params
         .fields()
         .unwrap_or_else(|| vec!["id".into(), "name".into()]);
-    let mut out = serde_json::Map::new();
-    for f in &fields {
-        let v = match f.as_str() {
+    answer_fields(&fields, "Page", |f| {
+        Field::Is(match f {
             "id" => json!(page.id),
             "name" => json!(page.name),
             "category" => json!(page.category),
             "instagram_business_account" => match &page.instagram_business_account {
                 Some(ig) => json!({"id": ig}),
-                None => continue,
+                None => return Field::Absent,
             },
             "connected_instagram_account" => match &page.instagram_business_account {
                 Some(ig) => json!({"id": ig}),
-                None => continue,
+                None => return Field::Absent,
             },
             "fan_count" => json!(page_fans(&page.id)),
             "followers_count" => json!(page_followers(&page.id)),
@@ -800,11 +785,9 @@ pub fn page_node(state: &mut SimState, ctx: &mut Ctx, page_id: &str) -> GraphRes
                 "is_silhouette": false,
                 "url": format!("https://example.test/pages/{}.jpg", page.id),
             }}),
-            other => return Err(GraphError::nonexisting_field(other, "Page")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 /// A Page's likes (`fan_count`): stable per page, 100 to 15099.
@@ -826,16 +809,13 @@ pub fn fb_me(state: &mut SimState, ctx: &mut Ctx, user_id: &str) -> GraphResult 
         .params
         .fields()
         .unwrap_or_else(|| vec!["id".into(), "name".into()]);
-    let mut out = serde_json::Map::new();
-    for f in &fields {
-        let v = match f.as_str() {
+    answer_fields(&fields, "User", |f| {
+        Field::Is(match f {
             "id" => json!(user.id),
             "name" => json!(user.name),
-            other => return Err(GraphError::nonexisting_field(other, "User")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 /// `GET graph.facebook.com/vNN/me/accounts`: the user's pages with page tokens. Page
@@ -864,9 +844,8 @@ pub fn me_accounts(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, user_id: &s
     };
     let mut data = Vec::new();
     for page in pages {
-        let mut out = serde_json::Map::new();
-        for f in &fields {
-            let v = match f.as_str() {
+        data.push(answer_fields(&fields, "Page", |f| {
+            Field::Is(match f {
                 "id" => json!(page.id),
                 "name" => json!(page.name),
                 "category" => json!(page.category),
@@ -883,13 +862,11 @@ pub fn me_accounts(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, user_id: &s
                 }
                 "instagram_business_account" => match &page.instagram_business_account {
                     Some(ig) => json!({"id": ig}),
-                    None => continue,
+                    None => return Field::Absent,
                 },
-                other => return Err(GraphError::nonexisting_field(other, "Page")),
-            };
-            out.insert(f.clone(), v);
-        }
-        data.push(Value::Object(out));
+                _ => return Field::Unknown,
+            })
+        })?);
     }
     let base = format!("{}/{user_id}/accounts", ctx.graph_base(state));
     Ok(super::publishing::with_paging(

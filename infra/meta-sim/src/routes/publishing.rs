@@ -3,7 +3,7 @@
 //! [`crate::state::publishing`]; this module reads Meta's parameters and shapes
 //! Meta's answers.
 
-use super::{Auth, Ctx, GraphResult, may_act_on_ig};
+use super::{Auth, Ctx, Field, GraphResult, answer_fields, may_act_on_ig};
 use crate::graph_error::GraphError;
 use crate::state::accounts::Capability;
 use crate::state::comments::{cursor_of, paginate};
@@ -11,7 +11,7 @@ use crate::state::publishing::{
     self, Container, ContainerKind, ContainerStatus, Media, MediaFetch, PagePost, PublishRefusal,
 };
 use crate::state::{SimState, clock::graph_timestamp_of, ids, seed_of};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 100;
@@ -241,9 +241,8 @@ pub fn container_status(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &s
     } else {
         publishing::status_at(c, now)
     };
-    let mut out = Map::new();
-    for f in &fields {
-        let v = match f.as_str() {
+    answer_fields(&fields, "ShadowIGMediaBuilder", |f| {
+        Field::Is(match f {
             "id" => json!(c.id),
             "status_code" => json!(status.code()),
             "status" => json!(status_text(c, status)),
@@ -254,11 +253,9 @@ pub fn container_status(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &s
                 _ if c.is_video => "VIDEO",
                 _ => "IMAGE",
             }),
-            other => return Err(GraphError::nonexisting_field(other, "ShadowIGMediaBuilder")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 /// `POST /<IG_ID>/media_publish?creation_id=`: publishes a finished container, once.
@@ -376,24 +373,18 @@ pub fn publishing_limit(
         .params
         .fields()
         .unwrap_or_else(|| vec!["quota_usage".into()]);
-    let mut out = Map::new();
-    for f in &fields {
-        let v = match f.as_str() {
+    Ok(
+        json!({"data": [answer_fields(&fields, "ContentPublishingLimit", |f| {
+        Field::Is(match f {
             "quota_usage" => json!(state.published_in_window(account)),
             "config" => json!({
                 "quota_total": state.config.publish_quota_total,
                 "quota_duration": publishing::QUOTA_WINDOW_SECS,
             }),
-            other => {
-                return Err(GraphError::nonexisting_field(
-                    other,
-                    "ContentPublishingLimit",
-                ));
-            }
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(json!({"data": [Value::Object(out)]}))
+            _ => return Field::Unknown,
+        })
+    })?]}),
+    )
 }
 
 /// Figures that stay the same for a media across calls.
@@ -402,29 +393,28 @@ pub fn like_count(media_id: &str) -> u64 {
 }
 
 fn media_value(state: &SimState, m: &Media, fields: &[String]) -> GraphResult {
-    let mut out = Map::new();
-    for f in fields {
-        let v = match f.as_str() {
+    answer_fields(fields, "Media", |f| {
+        Field::Is(match f {
             "id" => json!(m.id),
             "caption" => match &m.caption {
                 Some(c) => json!(c),
-                None => continue,
+                None => return Field::Absent,
             },
             "alt_text" => match &m.alt_text {
                 Some(a) => json!(a),
-                None => continue,
+                None => return Field::Absent,
             },
             "media_type" => json!(m.media_type),
             "media_product_type" => json!(m.media_product_type),
             "media_url" => match &m.media_url {
                 Some(u) => json!(u),
-                None => continue,
+                None => return Field::Absent,
             },
             "thumbnail_url" if m.media_type == "VIDEO" => json!(format!(
                 "https://scontent.cdninstagram.com/v/{}_thumb.jpg",
                 m.id
             )),
-            "thumbnail_url" => continue,
+            "thumbnail_url" => return Field::Absent,
             "permalink" => json!(m.permalink),
             "shortcode" => json!(
                 m.permalink
@@ -454,11 +444,9 @@ fn media_value(state: &SimState, m: &Media, fields: &[String]) -> GraphResult {
             "children" => {
                 json!({"data": m.children.iter().map(|c| json!({"id": c})).collect::<Vec<_>>()})
             }
-            other => return Err(GraphError::nonexisting_field(other, "Media")),
-        };
-        out.insert(f.clone(), v);
-    }
-    Ok(Value::Object(out))
+            _ => return Field::Unknown,
+        })
+    })
 }
 
 /// The media `id`, if the token may see it; marks the call as made on its account.
