@@ -27,8 +27,7 @@ async fn media_with_comments(sim: &Sim, account: &str, n: usize) -> (String, Vec
 
 #[tokio::test]
 async fn comments_page_through_absolute_next_urls() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (media, ids) = media_with_comments(&sim, &account, 5).await;
     let mut url = sim.ig(&format!(
         "/{media}/comments?fields=id,text,from,hidden&limit=2"
@@ -63,8 +62,7 @@ async fn comments_page_through_absolute_next_urls() {
 
 #[tokio::test]
 async fn reply_hide_delete_and_disable_comments() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (media, ids) = media_with_comments(&sim, &account, 2).await;
     let (status, reply) = sim
         .ig_post_form(
@@ -120,8 +118,7 @@ async fn reply_hide_delete_and_disable_comments() {
 
 #[tokio::test]
 async fn other_accounts_cannot_moderate() {
-    let sim = Sim::start().await;
-    let (account, _) = sim.ig_account("shop").await;
+    let (sim, account, _) = Sim::shop().await;
     let (_, other) = sim.ig_account("other").await;
     let (_, ids) = media_with_comments(&sim, &account, 1).await;
     let (status, body) = sim
@@ -133,8 +130,7 @@ async fn other_accounts_cannot_moderate() {
 
 #[tokio::test]
 async fn media_insights_are_deterministic_and_deprecated_metrics_fail() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (media, _) = media_with_comments(&sim, &account, 3).await;
     let url = sim.ig(&format!(
         "/{media}/insights?metric=views,reach,likes,comments,saved,shares,total_interactions"
@@ -169,8 +165,7 @@ async fn media_insights_are_deterministic_and_deprecated_metrics_fail() {
 
 #[tokio::test]
 async fn account_insights_need_total_value_for_totals() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let base = format!("/{account}/insights");
     let (status, totals) = sim
         .ig_get(
@@ -209,8 +204,7 @@ async fn account_insights_need_total_value_for_totals() {
 
 #[tokio::test]
 async fn listing_own_media() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     media_with_comments(&sim, &account, 0).await;
     let (status, list) = sim
         .ig_get("/me/media?fields=id,caption,comments_count", &token)

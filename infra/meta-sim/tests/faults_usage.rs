@@ -14,8 +14,7 @@ async fn inject(sim: &Sim, fault: Value) {
 
 #[tokio::test]
 async fn throttle_fault_hits_exactly_count_matching_calls() {
-    let sim = Sim::start().await;
-    let (_, token) = sim.ig_account("shop").await;
+    let (sim, _, token) = Sim::shop().await;
     inject(
         &sim,
         json!({"kind": "throttle", "count": 2, "path_contains": "/me"}),
@@ -43,8 +42,7 @@ async fn throttle_fault_hits_exactly_count_matching_calls() {
 
 #[tokio::test]
 async fn transient_server_error_and_custom_faults() {
-    let sim = Sim::start().await;
-    let (_, token) = sim.ig_account("shop").await;
+    let (sim, _, token) = Sim::shop().await;
     inject(&sim, json!({"kind": "transient"})).await;
     inject(&sim, json!({"kind": "server_error"})).await;
     inject(
@@ -72,8 +70,7 @@ async fn transient_server_error_and_custom_faults() {
 
 #[tokio::test]
 async fn slow_fault_delays_then_answers_normally() {
-    let sim = Sim::start().await;
-    let (_, token) = sim.ig_account("shop").await;
+    let (sim, _, token) = Sim::shop().await;
     inject(&sim, json!({"kind": "slow", "delay_ms": 300})).await;
     let started = Instant::now();
     let (status, _) = sim.ig_get("/me", &token).await;
@@ -83,8 +80,7 @@ async fn slow_fault_delays_then_answers_normally() {
 
 #[tokio::test]
 async fn lost_answer_runs_the_call_then_answers_a_transient_502() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     sim.admin(
         "/_sim/inbound",
         json!({"account_id": account, "customer_id": "111", "text": "Open today?"}),
@@ -141,13 +137,12 @@ async fn lost_answer_runs_the_call_then_answers_a_transient_502() {
 
 #[tokio::test]
 async fn usage_headers_grow_with_calls_and_follow_overrides() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         app_calls_per_hour: 100,
         account_calls_per_hour: 50,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let call = || sim.http.get(sim.ig("/me")).bearer_auth(&token).send();
     let first = call().await.expect("answers");
     let app1 = header_json(&first, "x-app-usage")["call_count"]
@@ -228,8 +223,7 @@ async fn account_usage_override_throttles_only_that_account() {
 
 #[tokio::test]
 async fn request_log_records_calls_without_query_strings() {
-    let sim = Sim::start().await;
-    let (_, token) = sim.ig_account("shop").await;
+    let (sim, _, token) = Sim::shop().await;
     sim.http
         .get(sim.ig(&format!("/me?access_token={token}")))
         .send()
@@ -243,8 +237,7 @@ async fn request_log_records_calls_without_query_strings() {
 
 #[tokio::test]
 async fn an_injected_throttle_reports_the_accounts_usage_and_when_access_returns() {
-    let sim = Sim::start().await;
-    let (id, token) = sim.ig_account("shop").await;
+    let (sim, id, token) = Sim::shop().await;
     let media = sim.admin("/_sim/media", json!({"account_id": id})).await["id"]
         .as_str()
         .expect("media id")

@@ -129,8 +129,7 @@ async fn run_time_config_changes_settings_refuses_bad_ones_and_reset_restores_th
 
 #[tokio::test]
 async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_index() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let media = seed(&sim, json!({"account_id": account})).await;
     let ok = sim
         .ig_get(
@@ -193,8 +192,7 @@ async fn retired_metrics_fail_like_an_unsupported_metric_at_the_first_refused_in
 
 #[tokio::test]
 async fn deprecated_metrics_keep_their_message_naming_the_metric() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let media = seed(&sim, json!({"account_id": account})).await;
     for (url, old) in [
         (
@@ -224,8 +222,7 @@ async fn deprecated_metrics_keep_their_message_naming_the_metric() {
 
 #[tokio::test]
 async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     sim.admin("/_sim/config", json!({"insights_lag_secs": 3600}))
         .await;
     let media = seed(&sim, json!({"account_id": account})).await;
@@ -269,8 +266,7 @@ async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
 
 #[tokio::test]
 async fn story_insights_expire_after_24_hours() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let story = seed(
         &sim,
         json!({"account_id": account, "media_product_type": "STORY"}),
@@ -309,8 +305,7 @@ async fn story_insights_expire_after_24_hours() {
 
 #[tokio::test]
 async fn account_days_have_data_only_once_over_and_the_lag_has_passed() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let today = next_day_at(&sim, 1).await;
     let url = |since: i64, until: i64| {
         sim.ig(&format!(
@@ -370,8 +365,7 @@ async fn account_days_have_data_only_once_over_and_the_lag_has_passed() {
 
 #[tokio::test]
 async fn a_range_total_is_the_sum_of_its_days_and_reads_agree() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let today = next_day_at(&sim, 6).await;
     let metrics = "views,reach,accounts_engaged";
     let total = |since: i64, until: i64| {
@@ -483,8 +477,7 @@ async fn page_profile_serves_counts_link_about_and_picture() {
 
 #[tokio::test]
 async fn media_listing_filters_by_since_and_until_newest_first() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let t = now(&sim).await;
     let mid = seed(
         &sim,
@@ -579,8 +572,7 @@ async fn media_listing_filters_by_since_and_until_newest_first() {
 
 #[tokio::test]
 async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let t = now(&sim).await;
     let story = seed(
         &sim,
@@ -657,8 +649,7 @@ async fn seeded_media_take_a_past_date_and_a_product_type_but_never_the_future()
 
 #[tokio::test]
 async fn insights_and_profile_calls_raise_the_accounts_usage_until_it_throttles() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let media = seed(&sim, json!({"account_id": account})).await;
     sim.admin(
         "/_sim/config",

@@ -117,12 +117,11 @@ const DOWNLOAD_TIMEOUT: (i64, Option<i64>) = (-2, Some(2_207_003));
 #[tokio::test]
 async fn a_jpeg_meta_can_download_creates_a_container_that_publishes() {
     let media = MediaServer::start().await;
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         container_polls_until_finished: 0,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let url = media.url("/cake.jpg");
     let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 200, "{body}");
@@ -145,8 +144,7 @@ async fn a_jpeg_meta_can_download_creates_a_container_that_publishes() {
 #[tokio::test]
 async fn an_image_url_serving_text_is_refused_as_an_unsupported_format() {
     let media = MediaServer::start().await;
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let url = media.url("/notes.txt");
     let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 400);
@@ -157,8 +155,7 @@ async fn an_image_url_serving_text_is_refused_as_an_unsupported_format() {
 #[tokio::test]
 async fn a_missing_file_or_a_closed_port_is_media_that_could_not_be_fetched() {
     let media = MediaServer::start().await;
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     for url in [media.url("/gone.jpg"), closed_port_url().await] {
         let (status, body) = image(&sim, &account, &token, &url).await;
         assert_eq!(status, 400, "{url}");
@@ -180,12 +177,11 @@ async fn a_missing_file_or_a_closed_port_is_media_that_could_not_be_fetched() {
 #[tokio::test]
 async fn a_download_slower_than_the_timeout_is_a_download_timeout() {
     let media = MediaServer::start().await;
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         media_fetch_timeout_ms: 200,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let url = media.url("/slow.jpg");
     let (status, body) = image(&sim, &account, &token, &url).await;
     assert_eq!(status, 400);
@@ -209,8 +205,7 @@ async fn reel(sim: &Sim, account: &str, token: &str, video: &str, cover: &str) -
 #[tokio::test]
 async fn a_reel_needs_a_video_and_a_jpeg_cover() {
     let media = MediaServer::start().await;
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (video, jpeg, text) = (
         media.url("/reel.mp4"),
         media.url("/cake.jpg"),
@@ -228,8 +223,7 @@ async fn a_reel_needs_a_video_and_a_jpeg_cover() {
 #[tokio::test]
 async fn carousel_items_and_stories_are_downloaded_too() {
     let media = MediaServer::start().await;
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (video, text, gone) = (
         media.url("/reel.mp4"),
         media.url("/notes.txt"),
@@ -263,8 +257,7 @@ async fn carousel_items_and_stories_are_downloaded_too() {
 
 #[tokio::test]
 async fn public_example_hosts_are_trusted_and_other_hosts_are_out_of_reach() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let (status, trusted) = image(&sim, &account, &token, "https://cdn.example/cake.jpg").await;
     assert_eq!(status, 200, "{trusted}");
     let (status, elsewhere) = image(
@@ -297,8 +290,7 @@ async fn public_example_hosts_are_trusted_and_other_hosts_are_out_of_reach() {
 
 #[tokio::test]
 async fn the_simulators_own_stand_in_files_are_media_meta_can_download() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let http = reqwest::Client::new();
     for (name, kind) in [
         ("a.jpg", "image/jpeg"),

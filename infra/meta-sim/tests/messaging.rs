@@ -27,8 +27,7 @@ fn text(to: &str, t: &str) -> Value {
 
 #[tokio::test]
 async fn no_message_to_someone_who_never_wrote() {
-    let sim = Sim::start().await;
-    let (_, token) = sim.ig_account("shop").await;
+    let (sim, _, token) = Sim::shop().await;
     let (status, body) = send(&sim, &token, text("1234567890123456", "hello")).await;
     assert_eq!(status, 400);
     assert_eq!(err(&body), (100, Some(2_534_014)));
@@ -41,8 +40,7 @@ async fn no_message_to_someone_who_never_wrote() {
 
 #[tokio::test]
 async fn window_closes_24_hours_after_the_customers_last_message() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     inbound(&sim, &account, "111").await;
     let (status, ok) = send(&sim, &token, text("111", "Yes, until 6pm")).await;
     assert_eq!(status, 200, "{ok}");
@@ -67,8 +65,7 @@ async fn window_closes_24_hours_after_the_customers_last_message() {
 
 #[tokio::test]
 async fn human_agent_tag_allows_seven_days() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     inbound(&sim, &account, "222").await;
     sim.advance(3 * 86_400).await;
     let mut tagged = text("222", "A human here, sorry for the wait");
@@ -91,8 +88,7 @@ async fn human_agent_tag_allows_seven_days() {
 
 #[tokio::test]
 async fn text_limit_is_1000_bytes_of_utf8() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     inbound(&sim, &account, "333").await;
     assert_eq!(
         send(&sim, &token, text("333", &"a".repeat(1000))).await.0,
@@ -114,8 +110,7 @@ async fn text_limit_is_1000_bytes_of_utf8() {
 
 #[tokio::test]
 async fn attachments_reactions_and_the_message_record() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let mid = inbound(&sim, &account, "444").await;
     let (status, _) = send(
         &sim,
@@ -173,8 +168,7 @@ async fn attachments_reactions_and_the_message_record() {
 
 #[tokio::test]
 async fn private_reply_once_per_comment_and_within_seven_days() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let media = sim
         .admin("/_sim/media", json!({"account_id": account}))
         .await["id"]

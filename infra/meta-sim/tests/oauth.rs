@@ -407,50 +407,33 @@ async fn facebook_login_pages_and_linked_instagram_accounts() {
     let code = query_param(&location, "code").expect("code");
     assert!(!location.contains('#'));
 
-    let token_url = |q: String| format!("{}?{q}", sim.fb("/oauth/access_token"));
-    let wrong = sim
-        .http
-        .get(token_url(format!(
-            "client_id={}&client_secret={}&redirect_uri={}&code={code}",
-            c.fb_app_id, c.fb_app_secret, "https://relay.example/other"
-        )))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(wrong.status(), 400);
-    let wrong: Value = wrong.json().await.expect("JSON");
+    // Facebook's token endpoint takes its parameters in the query string.
+    let exchange = |query: String| {
+        let url = format!("{}?{query}", sim.fb("/oauth/access_token"));
+        answer(sim.http.get(url))
+    };
+    let app = format!(
+        "client_id={}&client_secret={}",
+        c.fb_app_id, c.fb_app_secret
+    );
+    let (status, wrong) = exchange(format!(
+        "{app}&redirect_uri=https://relay.example/other&code={code}"
+    ))
+    .await;
+    assert_eq!(status, 400);
     assert_eq!(err(&wrong).0, 100);
 
-    let short: Value = sim
-        .http
-        .get(token_url(format!(
-            "client_id={}&client_secret={}&redirect_uri={redirect}&code={code}",
-            c.fb_app_id, c.fb_app_secret
-        )))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, short) = exchange(format!("{app}&redirect_uri={redirect}&code={code}")).await;
     let short = short["access_token"]
         .as_str()
         .unwrap_or_else(|| panic!("{short}"))
         .to_owned();
     assert!(short.starts_with("EAA"));
 
-    let long: Value = sim
-        .http
-        .get(token_url(format!(
-            "grant_type=fb_exchange_token&client_id={}&client_secret={}&fb_exchange_token={short}",
-            c.fb_app_id, c.fb_app_secret
-        )))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, long) = exchange(format!(
+        "grant_type=fb_exchange_token&{app}&fb_exchange_token={short}"
+    ))
+    .await;
     assert_eq!(long["expires_in"], 5_184_000);
     let long = long["access_token"].as_str().expect("token").to_owned();
 

@@ -79,8 +79,7 @@ async fn publish(sim: &Sim, account: &str, token: &str, creation_id: &str) -> (u
 
 #[tokio::test]
 async fn container_is_in_progress_for_the_configured_polls_then_finished() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let id = image(&sim, &account, &token).await;
     assert_eq!(
         status_of(&sim, &token, &id).await["status_code"],
@@ -97,13 +96,12 @@ async fn container_is_in_progress_for_the_configured_polls_then_finished() {
 
 #[tokio::test]
 async fn video_container_stays_in_progress_longer_than_an_image() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         container_polls_until_finished: 2,
         video_processing_factor: 3,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let image = image(&sim, &account, &token).await;
     let reel = [
         ("media_type", "REELS"),
@@ -119,12 +117,11 @@ async fn video_container_stays_in_progress_longer_than_an_image() {
 
 #[tokio::test]
 async fn a_lost_publish_answer_still_publishes_once_and_the_container_says_so() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         container_polls_until_finished: 0,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let id = image(&sim, &account, &token).await;
     sim.admin(
         "/_sim/faults",
@@ -170,8 +167,7 @@ async fn a_lost_publish_answer_still_publishes_once_and_the_container_says_so() 
 
 #[tokio::test]
 async fn publish_before_finished_is_9007_2207027_then_works_once() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let id = image(&sim, &account, &token).await;
     let (status, early) = publish(&sim, &account, &token, &id).await;
     assert_eq!(status, 400);
@@ -223,8 +219,7 @@ async fn publish_before_finished_is_9007_2207027_then_works_once() {
 
 #[tokio::test]
 async fn bad_media_ends_in_error_with_a_subcode() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let reel = [
         ("media_type", "REELS"),
         ("video_url", "https://cdn.example/bad-video.mov"),
@@ -246,8 +241,7 @@ async fn bad_media_ends_in_error_with_a_subcode() {
 
 #[tokio::test]
 async fn unpublished_container_expires_after_24_hours() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let id = image(&sim, &account, &token).await;
     finish(&sim, &token, &id).await;
     sim.advance(86_400).await;
@@ -260,13 +254,12 @@ async fn unpublished_container_expires_after_24_hours() {
 
 #[tokio::test]
 async fn quota_counts_publishes_of_the_last_24_hours() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         publish_quota_total: 2,
         container_polls_until_finished: 0,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     for _ in 0..2 {
         let id = image(&sim, &account, &token).await;
         assert_eq!(publish(&sim, &account, &token, &id).await.0, 200);
@@ -297,12 +290,11 @@ async fn quota_counts_publishes_of_the_last_24_hours() {
 
 #[tokio::test]
 async fn carousel_of_finished_children_counts_once() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         container_polls_until_finished: 1,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let mut children = Vec::new();
     for i in 0..3 {
         let url = format!("https://cdn.example/{i}.jpg");
@@ -349,8 +341,7 @@ async fn carousel_of_finished_children_counts_once() {
 
 #[tokio::test]
 async fn caption_over_2200_characters_is_refused() {
-    let sim = Sim::start().await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = Sim::shop().await;
     let long = "x".repeat(2201);
     let (status, body) = container(
         &sim,
@@ -426,12 +417,11 @@ async fn facebook_page_posts_and_photos() {
 
 #[tokio::test]
 async fn concurrent_publishes_of_one_container_create_one_media() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, token) = Sim::shop_with(SimConfig {
         container_polls_until_finished: 0,
         ..SimConfig::default()
     })
     .await;
-    let (account, token) = sim.ig_account("shop").await;
     let id = image(&sim, &account, &token).await;
     let attempts = (0..8).map(|_| publish(&sim, &account, &token, &id));
     let results = futures::future::join_all(attempts).await;

@@ -157,13 +157,12 @@ async fn failed_deliveries_are_retried_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn unreachable_receiver_is_recorded_not_fatal() {
-    let sim = Sim::with(SimConfig {
+    let (sim, account, _) = Sim::shop_with(SimConfig {
         webhook_url: Some("http://127.0.0.1:9/webhook".into()),
         webhook_retry_attempts: 1,
         ..SimConfig::default()
     })
     .await;
-    let (account, _) = sim.ig_account("shop").await;
     let sent = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     let attempts = sent["deliveries"][0]["attempts"]
         .as_array()

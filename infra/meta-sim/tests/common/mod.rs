@@ -36,6 +36,18 @@ impl Sim {
         Self { sim, http }
     }
 
+    /// A started simulator with the Instagram account `shop`: (sim, account id, token).
+    pub async fn shop() -> (Self, String, String) {
+        Self::shop_with(SimConfig::default()).await
+    }
+
+    /// [`Sim::shop`] on a simulator started with `config`.
+    pub async fn shop_with(config: SimConfig) -> (Self, String, String) {
+        let sim = Self::with(config).await;
+        let (account, token) = sim.ig_account("shop").await;
+        (sim, account, token)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.sim.base_url())
     }
