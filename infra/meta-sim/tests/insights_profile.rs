@@ -35,6 +35,19 @@ async fn seed(sim: &Sim, body: Value) -> String {
     sim.admin_str("/_sim/media", body, "id").await
 }
 
+/// The `reach` insights of a feed post seeded `days` ago.
+async fn reach_of_a_post_from(sim: &Sim, account: &str, token: &str, days: i64) -> Value {
+    let published_at = now(sim).await - days * DAY;
+    let post = seed(
+        sim,
+        json!({"account_id": account, "published_at": published_at}),
+    )
+    .await;
+    sim.ig_get(&format!("/{post}/insights?metric=reach"), token)
+        .await
+        .1
+}
+
 fn message(v: &Value) -> &str {
     v["error"]["message"]
         .as_str()
@@ -253,14 +266,7 @@ async fn media_insights_are_an_empty_set_until_the_lag_has_passed() {
     );
 
     // An old post seeded in the past has its data at once.
-    let old = seed(
-        &sim,
-        json!({"account_id": account, "published_at": now(&sim).await - 2 * DAY}),
-    )
-    .await;
-    let (_, old_data) = sim
-        .ig_get(&format!("/{old}/insights?metric=reach"), &token)
-        .await;
+    let old_data = reach_of_a_post_from(&sim, &account, &token, 2).await;
     assert_eq!(old_data["data"][0]["name"], "reach", "{old_data}");
 }
 
@@ -290,14 +296,7 @@ async fn story_insights_expire_after_24_hours() {
     assert_eq!(sim.get(&url, &token).await, (200, json!({"data": []})));
 
     // A feed post of the same age keeps its insights.
-    let post = seed(
-        &sim,
-        json!({"account_id": account, "published_at": now(&sim).await - 3 * DAY}),
-    )
-    .await;
-    let (_, kept) = sim
-        .ig_get(&format!("/{post}/insights?metric=reach"), &token)
-        .await;
+    let kept = reach_of_a_post_from(&sim, &account, &token, 3).await;
     assert_eq!(kept["data"].as_array().map(Vec::len), Some(1), "{kept}");
 }
 

@@ -15,17 +15,21 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// A simulator that delivers its webhooks to `receiver`.
 async fn sim_for(receiver: &Receiver) -> Sim {
-    configured_for(receiver, SimConfig::default()).await
+    Sim::with(delivering_to(receiver, SimConfig::default())).await
 }
 
-/// A simulator with `config` that delivers its webhooks to `receiver`.
-async fn configured_for(receiver: &Receiver, config: SimConfig) -> Sim {
-    Sim::with(SimConfig {
+/// [`Sim::shop_with`] `config`, delivering its webhooks to `receiver`.
+async fn shop_for(receiver: &Receiver, config: SimConfig) -> (Sim, String, String) {
+    Sim::shop_with(delivering_to(receiver, config)).await
+}
+
+fn delivering_to(receiver: &Receiver, config: SimConfig) -> SimConfig {
+    SimConfig {
         webhook_url: Some(receiver.url.clone()),
         ..config
-    })
-    .await
+    }
 }
 
 /// Asks the simulator to emit `event` (or a batch of them); its delivery report.
@@ -83,8 +87,7 @@ async fn signature_verifies_over_the_raw_bytes_with_escaped_unicode() {
 #[tokio::test]
 async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
     let receiver = Receiver::start().await;
-    let sim = sim_for(&receiver).await;
-    let (account, _) = sim.ig_account("shop").await;
+    let (sim, account, _) = shop_for(&receiver, SimConfig::default()).await;
     emit(
         &sim,
         json!({"batch": [
@@ -122,8 +125,7 @@ async fn batch_is_one_post_and_repeat_sends_identical_bodies() {
 #[tokio::test]
 async fn failed_deliveries_are_retried_a_bounded_number_of_times() {
     let receiver = Receiver::answering(500).await;
-    let sim = sim_for(&receiver).await;
-    let (account, _) = sim.ig_account("shop").await;
+    let (sim, account, _) = shop_for(&receiver, SimConfig::default()).await;
     let sent = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     let report = &sent["deliveries"][0];
     assert_eq!(report["ok"], false);
@@ -202,8 +204,7 @@ async fn raw_payloads_and_wrong_signatures_are_sent_as_asked() {
 #[tokio::test]
 async fn inbound_delivers_the_dm_and_opens_the_window() {
     let receiver = Receiver::start().await;
-    let sim = sim_for(&receiver).await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = shop_for(&receiver, SimConfig::default()).await;
     let inbound = sim
         .admin(
             "/_sim/inbound",
@@ -240,8 +241,7 @@ async fn inbound_delivers_the_dm_and_opens_the_window() {
 #[tokio::test]
 async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
     let receiver = Receiver::start().await;
-    let sim = sim_for(&receiver).await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = shop_for(&receiver, SimConfig::default()).await;
     let media = sim
         .admin("/_sim/media", json!({"account_id": account}))
         .await["id"]
@@ -335,8 +335,7 @@ async fn sent_messages_are_echoed_when_asked() {
         echo_sent_messages: true,
         ..SimConfig::default()
     };
-    let sim = configured_for(&receiver, config).await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = shop_for(&receiver, config).await;
     sim.admin(
         "/_sim/inbound",
         json!({"account_id": account, "customer_id": "8"}),
@@ -363,8 +362,7 @@ async fn subscription_rule_skips_unsubscribed_accounts() {
         require_webhook_subscription: true,
         ..SimConfig::default()
     };
-    let sim = configured_for(&receiver, config).await;
-    let (account, token) = sim.ig_account("shop").await;
+    let (sim, account, token) = shop_for(&receiver, config).await;
     let skipped = emit(&sim, json!({"kind": "dm", "account_id": account})).await;
     assert_eq!(skipped["skipped"], 1);
     assert!(receiver.received().is_empty());
@@ -382,8 +380,7 @@ async fn subscription_rule_skips_unsubscribed_accounts() {
 async fn an_attachment_url_is_the_attachments_and_deliver_to_picks_the_receiver() {
     let configured = Receiver::start().await;
     let other = Receiver::start().await;
-    let sim = sim_for(&configured).await;
-    let (account, _) = sim.ig_account("shop").await;
+    let (sim, account, _) = shop_for(&configured, SimConfig::default()).await;
     let cdn = "https://cdn.example/photo.jpg";
     let sent = emit(&sim, json!({"kind": "attachment", "account_id": account, "attachment_type": "image", "url": cdn})).await;
     assert_eq!(sent["deliveries"][0]["ok"], true, "{sent}");
