@@ -238,10 +238,7 @@ async fn request_log_records_calls_without_query_strings() {
 #[tokio::test]
 async fn an_injected_throttle_reports_the_accounts_usage_and_when_access_returns() {
     let (sim, id, token) = Sim::shop().await;
-    let media = sim.admin("/_sim/media", json!({"account_id": id})).await["id"]
-        .as_str()
-        .expect("media id")
-        .to_owned();
+    let media = sim.seed_media(&id).await;
     let comment = sim
         .admin(
             "/_sim/comments",

@@ -169,10 +169,7 @@ async fn attachments_reactions_and_the_message_record() {
 #[tokio::test]
 async fn private_reply_once_per_comment_and_within_seven_days() {
     let (sim, account, token) = Sim::shop().await;
-    let media = sim
-        .admin("/_sim/media", json!({"account_id": account}))
-        .await["id"]
-        .clone();
+    let media = sim.seed_media(&account).await;
     let comment = sim
         .admin_str(
             "/_sim/comments",

@@ -242,10 +242,7 @@ async fn inbound_delivers_the_dm_and_opens_the_window() {
 async fn comment_webhooks_come_in_every_form_and_create_the_comment() {
     let receiver = Receiver::start().await;
     let (sim, account, token) = shop_for(&receiver, SimConfig::default()).await;
-    let media = sim
-        .admin("/_sim/media", json!({"account_id": account}))
-        .await["id"]
-        .clone();
+    let media = sim.seed_media(&account).await;
     let created = sim
         .admin(
             "/_sim/comments",
@@ -318,14 +315,9 @@ async fn messenger_events_use_the_page_object() {
     );
     assert_eq!(echo["entry"][0]["messaging"][0]["message"]["is_echo"], true);
     assert_eq!(echo["entry"][0]["messaging"][0]["sender"]["id"], page);
-    let mixed = sim
-        .http
-        .post(sim.url("/_sim/webhooks/send"))
-        .json(&json!({"batch": [{"kind": "messenger_dm", "account_id": page}, {"kind": "dm", "account_id": page}]}))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(mixed.status(), 400, "one POST carries one object type");
+    let mixed = json!({"batch": [{"kind": "messenger_dm", "account_id": page}, {"kind": "dm", "account_id": page}]});
+    let (status, _) = sim.admin_try("/_sim/webhooks/send", mixed).await;
+    assert_eq!(status, 400, "one POST carries one object type");
 }
 
 #[tokio::test]

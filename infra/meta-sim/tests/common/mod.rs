@@ -141,6 +141,28 @@ impl Sim {
         answer(self.http.post(url).bearer_auth(token).form(form)).await
     }
 
+    /// Every answer of a listing, from `url` on through its `paging.next` links.
+    pub async fn pages(&self, mut url: String, token: &str) -> Vec<Value> {
+        let mut answers = Vec::new();
+        loop {
+            let (status, body) = self.get(&url, token).await;
+            assert_eq!(status, 200, "{body}");
+            let next = body["paging"]["next"].as_str().map(str::to_owned);
+            answers.push(body);
+            match next {
+                Some(next) => url = next,
+                None => return answers,
+            }
+            assert!(answers.len() < 10, "paging ends");
+        }
+    }
+
+    /// A media of `account` seeded through the admin API: its id.
+    pub async fn seed_media(&self, account: &str) -> String {
+        self.admin_str("/_sim/media", json!({"account_id": account}), "id")
+            .await
+    }
+
     pub async fn ig_get(&self, path: &str, token: &str) -> (u16, Value) {
         self.get(&self.ig(path), token).await
     }
@@ -174,6 +196,16 @@ impl Sim {
     ) -> (u16, Value) {
         self.post_form(&self.fb(path), token, form).await
     }
+}
+
+/// The `id` of every item of a listing answer's `data`.
+pub fn ids(answer: &Value) -> Vec<String> {
+    answer["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {answer}"))
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect()
 }
 
 /// Sends a request and returns its status and JSON body.
