@@ -43,9 +43,7 @@ fn comment_value(state: &SimState, c: &Comment, fields: &[String]) -> GraphResul
     })
 }
 
-fn default_fields() -> Vec<String> {
-    vec!["timestamp".into(), "text".into(), "id".into()]
-}
+const DEFAULT_FIELDS: &[&str] = &["timestamp", "text", "id"];
 
 /// The comment `id`, if the token may moderate it.
 fn visible_comment(
@@ -65,7 +63,7 @@ fn visible_comment(
 }
 
 fn listing(state: &SimState, ctx: &Ctx, items: Vec<Comment>, base: String) -> GraphResult {
-    let fields = ctx.params.fields().unwrap_or_else(default_fields);
+    let fields = ctx.params.fields_or(DEFAULT_FIELDS);
     let limit = page_size(ctx)?;
     let after = ctx.params.str("after");
     let page = paginate(&items, |c| c.id.as_str(), after.as_deref(), limit);
@@ -149,7 +147,7 @@ pub fn update_media(
 /// `GET /<comment_id>`.
 pub fn get(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
     let c = visible_comment(state, ctx, auth, id)?;
-    let fields = ctx.params.fields().unwrap_or_else(default_fields);
+    let fields = ctx.params.fields_or(DEFAULT_FIELDS);
     comment_value(state, &c, &fields)
 }
 

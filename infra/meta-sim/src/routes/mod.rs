@@ -199,6 +199,12 @@ impl Params {
     }
 
     /// The top-level names of `fields` (`a,b{c,d},e` -> a, b, e).
+    /// The requested `fields`, or the node's `default` ones when the call names none.
+    pub fn fields_or(&self, default: &[&str]) -> Vec<String> {
+        self.fields()
+            .unwrap_or_else(|| default.iter().map(|f| (*f).to_owned()).collect())
+    }
+
     pub fn fields(&self) -> Option<Vec<String>> {
         let raw = self.str("fields")?;
         let mut out = Vec::new();

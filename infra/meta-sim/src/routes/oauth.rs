@@ -610,7 +610,7 @@ pub fn ig_profile(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &st
     let user = state
         .ig_user(account)
         .ok_or_else(|| GraphError::no_object(account, "get"))?;
-    let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
+    let fields = ctx.params.fields_or(&["id"]);
     let media_count = state
         .media
         .iter()
@@ -758,10 +758,7 @@ pub fn page_node(state: &mut SimState, ctx: &mut Ctx, page_id: &str) -> GraphRes
     let page = state
         .page(page_id)
         .ok_or_else(|| GraphError::no_object(page_id, "get"))?;
-    let fields = ctx
-        .params
-        .fields()
-        .unwrap_or_else(|| vec!["id".into(), "name".into()]);
+    let fields = ctx.params.fields_or(&["id", "name"]);
     answer_fields(&fields, "Page", |f| {
         Field::Is(match f {
             "id" => json!(page.id),
@@ -805,10 +802,7 @@ pub fn fb_me(state: &mut SimState, ctx: &mut Ctx, user_id: &str) -> GraphResult 
     let user = state
         .fb_user(user_id)
         .ok_or_else(|| GraphError::no_object(user_id, "get"))?;
-    let fields = ctx
-        .params
-        .fields()
-        .unwrap_or_else(|| vec!["id".into(), "name".into()]);
+    let fields = ctx.params.fields_or(&["id", "name"]);
     answer_fields(&fields, "User", |f| {
         Field::Is(match f {
             "id" => json!(user.id),
@@ -822,12 +816,9 @@ pub fn fb_me(state: &mut SimState, ctx: &mut Ctx, user_id: &str) -> GraphResult 
 /// tokens minted from a long-lived user token never expire; from a short-lived one
 /// they expire with it.
 pub fn me_accounts(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, user_id: &str) -> GraphResult {
-    let fields = ctx.params.fields().unwrap_or_else(|| {
-        ["access_token", "category", "name", "id", "tasks"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
-    });
+    let fields = ctx
+        .params
+        .fields_or(&["access_token", "category", "name", "id", "tasks"]);
     let owned: Vec<_> = state
         .pages
         .iter()

@@ -229,7 +229,7 @@ pub fn container_status(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &s
         .filter(|a| may_act_on_ig(state, &auth.token, a))
         .ok_or_else(|| GraphError::no_object(id, "get"))?;
     ctx.on_account(state, &account, "instagram")?;
-    let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
+    let fields = ctx.params.fields_or(&["id"]);
     let wants_status = fields.iter().any(|f| f == "status_code" || f == "status");
     let now = ctx.now;
     let c = state
@@ -369,10 +369,7 @@ pub fn publishing_limit(
     account: &str,
 ) -> GraphResult {
     auth.require(Capability::Publish)?;
-    let fields = ctx
-        .params
-        .fields()
-        .unwrap_or_else(|| vec!["quota_usage".into()]);
+    let fields = ctx.params.fields_or(&["quota_usage"]);
     Ok(
         json!({"data": [answer_fields(&fields, "ContentPublishingLimit", |f| {
         Field::Is(match f {
@@ -469,7 +466,7 @@ pub fn visible_media(
 pub fn media_fields(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
     auth.require(Capability::Basic)?;
     let media = visible_media(state, ctx, auth, id)?;
-    let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
+    let fields = ctx.params.fields_or(&["id"]);
     media_value(state, &media, &fields)
 }
 
@@ -477,7 +474,7 @@ pub fn media_fields(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) 
 pub fn media_children(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
     auth.require(Capability::Basic)?;
     let media = visible_media(state, ctx, auth, id)?;
-    let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
+    let fields = ctx.params.fields_or(&["id"]);
     let mut data = Vec::new();
     for child in &media.children {
         if let Some(m) = state.media_item(child) {
@@ -491,7 +488,7 @@ pub fn media_children(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str
 /// `since`/`until` (unix seconds) keep media published in `[since, until)`.
 pub fn list_media(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) -> GraphResult {
     auth.require(Capability::Basic)?;
-    let fields = ctx.params.fields().unwrap_or_else(|| vec!["id".into()]);
+    let fields = ctx.params.fields_or(&["id"]);
     let limit = page_size(ctx)?;
     let since = super::insights::unix_param(ctx, "since")?;
     let until = super::insights::unix_param(ctx, "until")?;
