@@ -3,7 +3,7 @@
 //! that may act on that account) can moderate its comments.
 
 use super::publishing::{page_size, visible_media, with_paging};
-use super::{Auth, Ctx, Field, GraphResult, answer_fields, may_act_on_ig};
+use super::{Auth, Ctx, Field, GraphResult, answer_fields};
 use crate::graph_error::GraphError;
 use crate::state::SimState;
 use crate::state::accounts::Capability;
@@ -53,13 +53,8 @@ fn visible_comment(
     id: &str,
 ) -> Result<Comment, GraphError> {
     auth.require(Capability::Comments)?;
-    let c = state
-        .comment(id)
-        .filter(|c| may_act_on_ig(state, &auth.token, &c.account_id))
-        .cloned()
-        .ok_or_else(|| GraphError::no_object(id, &ctx.method_name()))?;
-    ctx.on_account(state, &c.account_id, "instagram")?;
-    Ok(c)
+    let found = state.comment(id).cloned();
+    ctx.visible_to(state, auth, id, found, |c| &c.account_id)
 }
 
 fn listing(state: &SimState, ctx: &Ctx, items: Vec<Comment>, base: String) -> GraphResult {

@@ -322,6 +322,24 @@ impl Ctx {
         Ok(())
     }
 
+    /// What the id `id` found (`found`), if the token may act on its Instagram account
+    /// (`account_of`); the call is then made on that account. A record the token may
+    /// not act on does not exist for it.
+    pub fn visible_to<T>(
+        &mut self,
+        state: &SimState,
+        auth: &Auth,
+        id: &str,
+        found: Option<T>,
+        account_of: impl Fn(&T) -> &str,
+    ) -> Result<T, GraphError> {
+        let Some(found) = found.filter(|f| may_act_on_ig(state, &auth.token, account_of(f))) else {
+            return Err(GraphError::no_object(id, &self.method_name()));
+        };
+        self.on_account(state, account_of(&found), "instagram")?;
+        Ok(found)
+    }
+
     /// The Instagram account `id` names (`me`: the token's), if the token may act on it.
     pub fn ig_account(
         &mut self,
@@ -337,11 +355,7 @@ impl Ctx {
         } else {
             state.ig_user(id).map(|u| u.user_id.clone())
         };
-        let Some(account) = account.filter(|a| may_act_on_ig(state, &auth.token, a)) else {
-            return Err(GraphError::no_object(id, &self.method_name()));
-        };
-        self.on_account(state, &account, "instagram")?;
-        Ok(account)
+        self.visible_to(state, auth, id, account, String::as_str)
     }
 
     /// The page `id` names (`me`: the page token's), if the token may act on it.

@@ -3,7 +3,7 @@
 //! [`crate::state::publishing`]; this module reads Meta's parameters and shapes
 //! Meta's answers.
 
-use super::{Auth, Ctx, Field, GraphResult, answer_fields, may_act_on_ig};
+use super::{Auth, Ctx, Field, GraphResult, answer_fields};
 use crate::graph_error::GraphError;
 use crate::state::accounts::Capability;
 use crate::state::comments::{cursor_of, paginate};
@@ -222,13 +222,8 @@ fn status_text(c: &Container, status: ContainerStatus) -> String {
 /// `GET /<container_id>?fields=status_code,status`. Each read of the status counts
 /// as one poll of a container still processing.
 pub fn container_status(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, id: &str) -> GraphResult {
-    let account = state
-        .containers
-        .get(id)
-        .map(|c| c.account_id.clone())
-        .filter(|a| may_act_on_ig(state, &auth.token, a))
-        .ok_or_else(|| GraphError::no_object(id, "get"))?;
-    ctx.on_account(state, &account, "instagram")?;
+    let account = state.containers.get(id).map(|c| c.account_id.clone());
+    ctx.visible_to(state, auth, id, account, String::as_str)?;
     let fields = ctx.params.fields_or(&["id"]);
     let wants_status = fields.iter().any(|f| f == "status_code" || f == "status");
     let now = ctx.now;
@@ -453,13 +448,8 @@ pub fn visible_media(
     auth: &Auth,
     id: &str,
 ) -> Result<Media, GraphError> {
-    let media = state
-        .media_item(id)
-        .filter(|m| may_act_on_ig(state, &auth.token, &m.account_id))
-        .cloned()
-        .ok_or_else(|| GraphError::no_object(id, &ctx.method_name()))?;
-    ctx.on_account(state, &media.account_id, "instagram")?;
-    Ok(media)
+    let found = state.media_item(id).cloned();
+    ctx.visible_to(state, auth, id, found, |m| &m.account_id)
 }
 
 /// `GET /<media_id>?fields=...`.
