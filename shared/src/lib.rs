@@ -24,5 +24,6 @@ pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod tokens;
 pub mod webhook;

@@ -9,13 +9,13 @@
 //! before. A SKU written by the customer (in any spacing or case: "boot 42",
 //! "BOOT-42") is an exact mention and ranks its product first.
 //!
-//! Text is folded before matching: Unicode lowercase, Turkish dotted and dotless I
-//! unified, common Latin diacritics removed, light plural stemming, and stop words
-//! dropped.
+//! Text is folded before matching ([`crate::text::fold`]: case, accents, Turkish dotted
+//! and dotless I), lightly stemmed for plurals, and stop words are dropped.
 
 use std::collections::{HashMap, HashSet};
 
 use super::knowledge::{KnowledgeEntry, KnowledgeKind};
+use crate::text::fold;
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
@@ -23,35 +23,6 @@ const B: f64 = 0.75;
 const CONTEXT_WEIGHT: f64 = 0.3;
 /// Added to a product whose SKU the customer wrote.
 const SKU_BONUS: f64 = 5.0;
-
-/// Lowercase, with Turkish I forms unified and common diacritics removed.
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            // "İ".to_lowercase() is "i" + U+0307; "ı" is the dotless i.
-            'İ' | 'ı' | 'I' => out.push('i'),
-            '\u{307}' => {}
-            _ => {
-                for l in c.to_lowercase() {
-                    out.push(match l {
-                        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-                        'ç' => 'c',
-                        'è' | 'é' | 'ê' | 'ë' => 'e',
-                        'ì' | 'í' | 'î' | 'ï' => 'i',
-                        'ñ' => 'n',
-                        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-                        'ù' | 'ú' | 'û' | 'ü' => 'u',
-                        'ş' => 's',
-                        'ğ' => 'g',
-                        other => other,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
 
 const STOP_WORDS: &[&str] = &[
     // English

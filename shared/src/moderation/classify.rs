@@ -18,9 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::label::Label;
 use super::policy::ModerationPolicy;
-use crate::ai::EscalationWords as WordPatterns;
-use crate::ai::escalation::words_of;
-use crate::ai::retrieval::fold;
+use crate::text::{LinkTo, WordPatterns, Words, fold, links};
 
 /// What the classifier needs to know about one comment.
 #[derive(Clone, Copy)]
@@ -102,7 +100,7 @@ const PHRASES: &[(&str, u32)] = &[
 /// Every promotional phrase, matched in one pass over a comment's words.
 static PHRASE_PATTERNS: LazyLock<WordPatterns> = LazyLock::new(|| {
     let phrases: Vec<&str> = PHRASES.iter().map(|(phrase, _)| *phrase).collect();
-    WordPatterns::new(&phrases, false)
+    WordPatterns::new(&phrases)
 });
 
 fn phrase_weight(phrase: &str) -> u32 {
@@ -129,15 +127,6 @@ const SHORTENERS: &[&str] = &[
     "wa.me",
 ];
 
-/// Top-level domains a bare `word.tld` counts as a link for. A list, so that "end.Then"
-/// with a missing space is not a link.
-const TLDS: &[&str] = &[
-    "com", "net", "org", "io", "co", "ly", "me", "info", "biz", "xyz", "shop", "store", "online",
-    "site", "link", "click", "top", "ru", "cn", "tk", "gl", "gd", "to", "app", "dev", "uk", "de",
-    "fr", "tr", "us", "ca", "au", "in", "br", "es", "it", "nl", "pl", "eu", "cc", "ws", "live",
-    "club", "vip", "win", "bid", "loan", "money", "ee", "at", "ch", "be", "example",
-];
-
 /// Labels a comment under a policy.
 pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict {
     let mut verdict = Verdict::default();
@@ -151,8 +140,8 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
         verdict.signals.push(name);
     };
 
-    let words = words_of(text);
-    for phrase in PHRASE_PATTERNS.all_in_words(&words) {
+    let words = Words::of(text);
+    for phrase in PHRASE_PATTERNS.all_in(&words) {
         signal(
             &mut verdict,
             format!("phrase:{phrase}"),
@@ -160,21 +149,15 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
         );
     }
 
-    let tokens: Vec<&str> = text.split_whitespace().collect();
     let mut link = false;
     let mut shortener = false;
     let mut email = false;
-    for token in &tokens {
-        let token = token.trim_matches(|c: char| {
-            !(c.is_alphanumeric() || c == '/' || c == '@' || c == '_' || c == '-')
-        });
-        if is_email(token) {
+    for found in links(text) {
+        if found.to == LinkTo::Email {
             email = true;
             continue;
         }
-        let Some(host) = link_host(token) else {
-            continue;
-        };
+        let host = found.host;
         if allowed(&host, &policy.allowed_domains) {
             continue;
         }
@@ -197,8 +180,8 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
         signal(&mut verdict, "email_address".into(), 1);
     }
 
-    let mentions = tokens
-        .iter()
+    let mentions = text
+        .split_whitespace()
         .filter(|t| t.starts_with('@') && t.len() > 1 && !t[1..].contains('@'))
         .count();
     if mentions >= 3 {
@@ -220,8 +203,8 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
     }
 
     if !policy.blocked_words.is_empty() {
-        let blocked = WordPatterns::new(&policy.blocked_words, false);
-        if let Some(word) = blocked.find_in_words(&words) {
+        let blocked = WordPatterns::shared(&policy.blocked_words);
+        if let Some(word) = blocked.find_in(&words) {
             verdict.labels.push(Label::BlockedWord);
             verdict.signals.push(format!("blocked:{word}"));
         }
@@ -240,53 +223,11 @@ pub fn classify(facts: &CommentFacts<'_>, policy: &ModerationPolicy) -> Verdict 
     verdict
 }
 
-/// The host a token links to, if it is a link: with a scheme, starting `www.`, or a
-/// bare `name.tld[/path]` with a known top-level domain.
-fn link_host(token: &str) -> Option<String> {
-    let lower = token.to_ascii_lowercase();
-    let (rest, explicit) = match lower.split_once("://") {
-        Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphabetic()) => (rest, true),
-        _ => (lower.as_str(), false),
-    };
-    let host = rest
-        .split(['/', '?', '#', ':'])
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("www.")
-        .to_owned();
-    let labels: Vec<&str> = host.split('.').collect();
-    let well_formed = labels.len() >= 2
-        && labels
-            .iter()
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if !well_formed {
-        return None;
-    }
-    let tld = labels[labels.len() - 1];
-    if explicit || rest.starts_with("www.") || TLDS.contains(&tld) {
-        Some(host)
-    } else {
-        None
-    }
-}
-
 fn allowed(host: &str, domains: &[String]) -> bool {
     domains.iter().any(|d| {
         let d = d.trim().to_ascii_lowercase();
         host == d || host.ends_with(&format!(".{d}"))
     })
-}
-
-fn is_email(token: &str) -> bool {
-    match token.split_once('@') {
-        Some((user, domain)) => {
-            !user.is_empty()
-                && !user.starts_with('@')
-                && domain.contains('.')
-                && link_host(domain).is_some()
-        }
-        None => false,
-    }
 }
 
 /// Nine or more digits in one run, allowing the separators people type in numbers.
@@ -324,15 +265,11 @@ fn is_emoji_flood(text: &str) -> bool {
 /// A stable fingerprint of what a comment says, for counting repeats: case, accents,
 /// punctuation and spacing do not matter. None for a comment with nothing in it.
 pub fn normalized_fingerprint(text: &str) -> Option<String> {
-    let folded = fold(text);
-    let words: Vec<&str> = folded
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = Words::of(text);
     let normal = if words.is_empty() {
-        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+        fold(text).split_whitespace().collect::<Vec<_>>().join(" ")
     } else {
-        words.join(" ")
+        words.as_str().to_owned()
     };
     if normal.is_empty() {
         return None;
