@@ -6,11 +6,18 @@
 //! - [`refresh`]: the refresh rule (pure): which tokens are refreshed, when and how.
 //! - [`tokens`]: [`Tokens`], the token I/O: a usable token or Graph handle for an account,
 //!   the schedule's refresh run, and the reconnect event when a person must step in.
+//! - [`connect`]: the OAuth flow's two ends as commands, by the connect rules (a new
+//!   account, a reconnect, an account another tenant holds).
+//! - [`erase`]: Meta's deauthorize and data-deletion callbacks, as commands.
+//! - [`ports`]: the little the workflows need from outside, as small traits.
 //! - [`env`]: what a cold start reads to reach Meta and make onboarding links.
 //!
 //! How the records are stored is the store's (its `accounts` module).
 
+pub mod connect;
 pub mod env;
+pub mod erase;
+pub mod ports;
 pub mod record;
 pub mod refresh;
 pub mod tokens;

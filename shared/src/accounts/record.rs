@@ -17,7 +17,7 @@ pub struct Tenant {
 
 /// Which Meta product a connected account speaks through. It is also the webhook
 /// `object` its events arrive under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// An Instagram professional account (webhook object `instagram`).

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::env::{META_BASE_URL, meta_config, public_base_url};
+use super::ports::AuditLog;
 use super::record::{Account, AccountStatus, Channel, LoginKind};
 use super::refresh::{
     LONG_LIVED_TOKEN_SECONDS, RefreshDecision, RefreshMethod, TokenPolicy, refresh_decision,
@@ -494,13 +495,14 @@ impl Tokens {
                 if let Err(e) = self.events.publish(&event).await {
                     warn!(account_id = %account.account_id, error = %e, "TokenRefreshFailed event not published");
                 }
-                self.record(
-                    &account.tenant_id,
-                    AuditEntry::new(self.actor.clone(), "token.refresh_failed")
-                        .target(format!("account:{}", account.account_id))
-                        .details(serde_json::json!({ "reason": reason })),
-                )
-                .await;
+                self.audit
+                    .record(
+                        &account.tenant_id,
+                        AuditEntry::new(self.actor.clone(), "token.refresh_failed")
+                            .target(format!("account:{}", account.account_id))
+                            .details(serde_json::json!({ "reason": reason })),
+                    )
+                    .await;
                 RefreshOutcome::Failed { reason }
             }
         }
@@ -578,19 +580,20 @@ impl Tokens {
             .map_err(AttemptError::Crypto)?;
         self.replace_token(account, sealed, &new_sealed, now, expires_at)
             .await?;
-        self.record(
-            &account.tenant_id,
-            AuditEntry::new(self.actor.clone(), "token.refreshed")
-                .target(format!("account:{}", account.account_id))
-                .details(serde_json::json!({
-                    "method": match method {
-                        RefreshMethod::InstagramRefresh => "ig_refresh_token",
-                        RefreshMethod::FacebookExchange => "fb_exchange_token",
-                    },
-                    "expires_at": expires_at,
-                })),
-        )
-        .await;
+        self.audit
+            .record(
+                &account.tenant_id,
+                AuditEntry::new(self.actor.clone(), "token.refreshed")
+                    .target(format!("account:{}", account.account_id))
+                    .details(serde_json::json!({
+                        "method": match method {
+                            RefreshMethod::InstagramRefresh => "ig_refresh_token",
+                            RefreshMethod::FacebookExchange => "fb_exchange_token",
+                        },
+                        "expires_at": expires_at,
+                    })),
+            )
+            .await;
         Ok((issued.access_token, expires_at))
     }
 
@@ -644,24 +647,16 @@ impl Tokens {
         if let Err(e) = self.events.publish(&event).await {
             warn!(account_id = %account.account_id, error = %e, "AccountNeedsReconnect event not published");
         }
-        self.record(
-            &account.tenant_id,
-            AuditEntry::new(self.actor.clone(), "account.needs_reconnect")
-                .target(format!("account:{}", account.account_id))
-                .details(serde_json::json!({ "reason": reason })),
-        )
-        .await;
+        self.audit
+            .record(
+                &account.tenant_id,
+                AuditEntry::new(self.actor.clone(), "account.needs_reconnect")
+                    .target(format!("account:{}", account.account_id))
+                    .details(serde_json::json!({ "reason": reason })),
+            )
+            .await;
         RefreshOutcome::NeedsReconnect {
             reason: reason.to_owned(),
-        }
-    }
-
-    /// Audit, without failing the operation that already happened: a failed append is
-    /// logged for operators (the state change itself cannot be undone).
-    async fn record(&self, tenant: &TenantId, entry: AuditEntry) {
-        let action = entry.action.clone();
-        if let Err(e) = self.audit.append(tenant, entry).await {
-            warn!(tenant_id = %tenant, %action, error = %e, "audit record not written");
         }
     }
 }
