@@ -222,7 +222,7 @@ async fn detach(settings: &Settings, no_demo: bool) -> ExitCode {
 
 /// Stops the stack named by the pid file: SIGTERM to the supervisor (which stops its
 /// parts), then, if it is gone or does not finish in time, every recorded part.
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 async fn down(settings: &Settings) -> ExitCode {
     let pids = match state::read_json::<Pids>(&settings.pid_file()) {
         Ok(Some(pids)) => pids,

@@ -69,7 +69,7 @@ impl Children {
 
     /// Starts `program` as the part `part`: own process group, output to the log stream,
     /// exit reported. Returns its pid (which is also its process group id).
-    #[allow(unsafe_code)] // libc process control: signals, wait4, poll
+    #[allow(unsafe_code)] // libc process control
     pub fn spawn(
         &self,
         part: &'static str,
@@ -189,7 +189,7 @@ impl Children {
 }
 
 /// Sends `signal` to the process group `pgid`; a group that is gone is not an error.
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 pub fn signal_group(pgid: u32, signal: i32) {
     let Ok(pgid) = i32::try_from(pgid) else {
         return;
@@ -203,7 +203,7 @@ pub fn signal_group(pgid: u32, signal: i32) {
 }
 
 /// Whether a process with this pid exists.
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 pub fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;

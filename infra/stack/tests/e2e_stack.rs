@@ -171,7 +171,7 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    #[allow(unsafe_code)] // libc process control: signals, wait4, poll
+    #[allow(unsafe_code)] // libc process control
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             // The test failed midway: stop the stack as Ctrl-C would.
@@ -185,7 +185,7 @@ impl Drop for Stack {
     }
 }
 
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 fn alive(pid: u64) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(i32::try_from(pid).unwrap_or(0), 0) == 0 }
@@ -356,7 +356,7 @@ fn customer() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 async fn the_local_stack_runs_the_product_end_to_end() {
     let wall = Instant::now();
     let mut stack = Stack::start("e2e", &[]);

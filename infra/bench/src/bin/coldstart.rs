@@ -100,7 +100,7 @@ fn environment(name: &str, runtime_api: &str) -> Vec<(String, String)> {
 }
 
 /// One start: time to the first Runtime API request, and the peak RSS then (KiB).
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 fn start_once(binary: &Path, name: &str) -> Result<(Duration, u64), String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     let runtime_api = listener
@@ -138,7 +138,7 @@ fn start_once(binary: &Path, name: &str) -> Result<(Duration, u64), String> {
 }
 
 /// Wait for one connection that asks for the next invocation.
-#[allow(unsafe_code)] // libc process control: signals, wait4, poll
+#[allow(unsafe_code)] // libc process control
 fn wait_for_request(listener: &TcpListener, timeout: Duration) -> Result<(), String> {
     let mut poll = libc::pollfd {
         fd: listener.as_raw_fd(),
