@@ -5,6 +5,8 @@
 //! detail that always names the tenant. Details carry ids and reasons, never message text,
 //! tokens or customer ids (customers appear as fingerprints).
 
+use std::future::Future;
+
 use serde::Serialize;
 
 use crate::ids::TenantId;
@@ -145,6 +147,54 @@ impl EventBus {
                 code,
             });
         }
+        Ok(())
+    }
+}
+
+/// Publishing domain events: what a workflow needs from the bus ([`EventBus`] in
+/// production).
+pub trait Publish: Send + Sync {
+    fn publish<E: DomainEvent + Sync>(
+        &self,
+        event: &E,
+    ) -> impl Future<Output = Result<(), EventError>> + Send;
+}
+
+impl Publish for EventBus {
+    fn publish<E: DomainEvent + Sync>(
+        &self,
+        event: &E,
+    ) -> impl Future<Output = Result<(), EventError>> + Send {
+        EventBus::publish(self, event)
+    }
+}
+
+/// An in-memory bus for tests: keeps every event as (detail type, detail).
+#[cfg(any(test, feature = "doubles"))]
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    published: std::sync::Mutex<Vec<(&'static str, serde_json::Value)>>,
+}
+
+#[cfg(any(test, feature = "doubles"))]
+impl MemoryBus {
+    /// The events published so far, in order.
+    pub fn events(&self) -> Vec<(&'static str, serde_json::Value)> {
+        self.published
+            .lock()
+            .expect("no panic while holding the bus")
+            .clone()
+    }
+}
+
+#[cfg(any(test, feature = "doubles"))]
+impl Publish for MemoryBus {
+    async fn publish<E: DomainEvent + Sync>(&self, event: &E) -> Result<(), EventError> {
+        let detail = serde_json::to_value(event).map_err(|e| EventError::Put(e.to_string()))?;
+        self.published
+            .lock()
+            .expect("no panic while holding the bus")
+            .push((E::DETAIL_TYPE, detail));
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ mod chain;
 pub use chain::{AuditEntry, AuditRecord, Break, BreakKind, GENESIS_HASH, Verification};
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -353,4 +354,65 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Result<String, Au
         .and_then(|v| v.as_s().ok())
         .cloned()
         .ok_or_else(|| AuditError::Decode(format!("{name} is missing")))
+}
+
+/// Appending to the audit trail: what a workflow needs from it ([`AuditTrail`] in
+/// production).
+pub trait Append: Send + Sync {
+    /// Append an entry to the tenant's chain; returns the stored record.
+    fn append(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> impl Future<Output = Result<AuditRecord, AuditError>> + Send;
+}
+
+impl Append for AuditTrail {
+    fn append(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> impl Future<Output = Result<AuditRecord, AuditError>> + Send {
+        AuditTrail::append(self, tenant, entry)
+    }
+}
+
+/// An in-memory audit trail for tests: one linked chain per tenant.
+#[cfg(any(test, feature = "doubles"))]
+#[derive(Debug, Default)]
+pub struct MemoryAudit {
+    chains: std::sync::Mutex<std::collections::BTreeMap<TenantId, Vec<AuditRecord>>>,
+}
+
+#[cfg(any(test, feature = "doubles"))]
+impl MemoryAudit {
+    /// The tenant's records, oldest first.
+    pub fn records(&self, tenant: &TenantId) -> Vec<AuditRecord> {
+        let chains = self
+            .chains
+            .lock()
+            .expect("no panic while holding the trail");
+        chains.get(tenant).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(any(test, feature = "doubles"))]
+impl Append for MemoryAudit {
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> Result<AuditRecord, AuditError> {
+        let mut chains = self
+            .chains
+            .lock()
+            .expect("no panic while holding the trail");
+        let chain = chains.entry(tenant.clone()).or_default();
+        let (seq, prev) = chain
+            .last()
+            .map_or((0, GENESIS_HASH.to_owned()), |r| (r.seq, r.hash.clone()));
+        let record = AuditRecord::link(tenant.clone(), seq + 1, prev, &entry);
+        chain.push(record.clone());
+        Ok(record)
+    }
 }
