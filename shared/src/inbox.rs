@@ -26,6 +26,16 @@ pub enum Author {
     Ai,
 }
 
+impl Author {
+    /// A customer's message comes in; everyone else's goes out.
+    pub fn direction(self) -> Direction {
+        match self {
+            Self::Customer => Direction::Inbound,
+            Self::Human | Self::Ai => Direction::Outbound,
+        }
+    }
+}
+
 /// Whether a message came in or went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +116,47 @@ pub struct StoredMessage {
     /// Set once the follow-up jobs (AI reply) for this message were queued.
     #[serde(default)]
     pub jobs_enqueued: bool,
+}
+
+impl StoredMessage {
+    /// A text message of `author` at `timestamp_ms`, with no content yet: inbound when the
+    /// customer wrote it, outbound otherwise; received when it was written (set
+    /// `received_at` for one that arrived later), and nothing has happened to it since (no
+    /// reaction, read, edit or follow-up job). Callers add the content.
+    pub fn new(
+        tenant_id: TenantId,
+        account_id: AccountId,
+        customer_id: CustomerId,
+        mid: MessageId,
+        author: Author,
+        timestamp_ms: i64,
+    ) -> Self {
+        Self {
+            tenant_id,
+            account_id,
+            customer_id,
+            mid,
+            direction: author.direction(),
+            author,
+            kind: MessageKind::Text,
+            text: None,
+            attachments: Vec::new(),
+            reply_to_mid: None,
+            reply_to_story: None,
+            quick_reply: None,
+            postback_payload: None,
+            referral_ref: None,
+            referral_ad_id: None,
+            timestamp_ms,
+            received_at: timestamp_ms,
+            reactions: BTreeMap::new(),
+            read_at: None,
+            edit_count: 0,
+            deleted: false,
+            ai: None,
+            jobs_enqueued: false,
+        }
+    }
 }
 
 /// Automated replies for an account or a conversation.

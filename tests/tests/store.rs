@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use futures::StreamExt;
 use relay::ids::{AccountId, CustomerId, MessageId, TenantId};
-use relay::inbox::{AiOrigin, Author, Direction, MessageKind, StoredMessage};
+use relay::inbox::{AiOrigin, Author, StoredMessage};
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind, Tenant};
 use relay::store::inbox::Recorded;
 use relay::store::{Cursor, Listing, Store, StoreError};
@@ -307,31 +307,18 @@ async fn accounts_are_found_by_the_meta_user_who_connected_them() {
     );
 }
 
-fn outbound(t: &TenantId, mid: &str, author: relay::inbox::Author, at: i64) -> StoredMessage {
+/// A message of `author` in the test conversation (outbound unless the customer wrote it).
+fn message(t: &TenantId, mid: &str, author: relay::inbox::Author, at: i64) -> StoredMessage {
     StoredMessage {
-        tenant_id: t.clone(),
-        account_id: AccountId::parse("111").unwrap(),
-        customer_id: CustomerId::parse("5500000000000001").unwrap(),
-        mid: MessageId::parse(mid).unwrap(),
-        direction: Direction::Outbound,
-        author,
-        kind: MessageKind::Text,
         text: Some("We open at 9.".into()),
-        attachments: Vec::new(),
-        reply_to_mid: None,
-        reply_to_story: None,
-        quick_reply: None,
-        postback_payload: None,
-        referral_ref: None,
-        referral_ad_id: None,
-        timestamp_ms: at,
-        received_at: at,
-        reactions: Default::default(),
-        read_at: None,
-        edit_count: 0,
-        deleted: false,
-        ai: None,
-        jobs_enqueued: false,
+        ..StoredMessage::new(
+            t.clone(),
+            AccountId::parse("111").unwrap(),
+            CustomerId::parse("5500000000000001").unwrap(),
+            MessageId::parse(mid).unwrap(),
+            author,
+            at,
+        )
     }
 }
 
@@ -346,12 +333,12 @@ async fn an_ai_reply_whose_echo_was_stored_first_becomes_the_ais_once() {
         latency_ms: 42,
     };
     // Ingest stored Meta's echo (event time 1000) before ai-reply stored what it sent.
-    let echo = outbound(&t, "m.echo.1", Author::Human, 1_000);
+    let echo = message(&t, "m.echo.1", Author::Human, 1_000);
     assert_eq!(
         store.record_message(&echo, None).await.unwrap(),
         Recorded::New
     );
-    let mut sent = outbound(&t, "m.echo.1", Author::Ai, 1_250);
+    let mut sent = message(&t, "m.echo.1", Author::Ai, 1_250);
     sent.ai = Some(origin.clone());
     assert_eq!(
         store.record_message(&sent, None).await.unwrap(),
@@ -381,8 +368,7 @@ async fn an_ai_reply_whose_echo_was_stored_first_becomes_the_ais_once() {
 
     // A person's own message, a customer's message, an unknown mid and another
     // tenant's message are never attributed by mistake.
-    let mut inbound = outbound(&t, "m.in.1", Author::Customer, 2_000);
-    inbound.direction = Direction::Inbound;
+    let inbound = message(&t, "m.in.1", Author::Customer, 2_000);
     store.record_message(&inbound, None).await.unwrap();
     assert!(
         !store
@@ -396,7 +382,7 @@ async fn an_ai_reply_whose_echo_was_stored_first_becomes_the_ais_once() {
             .await
             .unwrap()
     );
-    let other = outbound(&tenant("globex"), "m.human.9", Author::Human, 3_000);
+    let other = message(&tenant("globex"), "m.human.9", Author::Human, 3_000);
     store.record_message(&other, None).await.unwrap();
     assert!(
         !store
