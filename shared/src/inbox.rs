@@ -1,10 +1,13 @@
 //! The inbox: contacts, conversations, messages and comments, and the rules that apply to
-//! them without any I/O.
+//! them without any I/O. [`ingest`] is the workflow that fills it from webhooks, through
+//! the small ports it names.
 //!
 //! A conversation is one customer talking to one connected account. Messages are kept in
 //! event-time order whatever order Meta delivered them in. A human can always take over:
 //! an echo (a message the business sent from the Instagram or Messenger app) whose text is
 //! exactly "..." or "…" pauses automated replies for that conversation.
+
+pub mod ingest;
 
 use std::collections::BTreeMap;
 

@@ -1275,7 +1275,7 @@ async fn the_sample_lambda_events_drive_the_real_handlers() {
             (name, event)
         })
         .collect();
-    for receive in 1..=p.ingest.settings.orphan_receives {
+    for receive in 1..=p.ingest.ingestion.settings.orphan_receives {
         let mut redelivered = Vec::new();
         for (name, mut event) in pending {
             for record in &mut event.records {

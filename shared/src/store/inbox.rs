@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key};
 use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
+use crate::clock::{Clock, SystemClock};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::{
     AiOrigin, Author, Contact, Conversation, Direction, RawEvent, StoredComment, StoredMessage,
@@ -62,10 +63,6 @@ where
     )
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 impl Store {
     /// Store a message once. The message and its mid pointer go in one transaction (the
     /// pointer's conditional Put is the dedupe), then the conversation and contact are
@@ -104,7 +101,7 @@ impl Store {
             )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":unread", n(u8::from(inbound)))
-            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":now", n(SystemClock.now_ms()))
             .expression_attribute_values(":t", s(t.as_str()))
             .expression_attribute_values(":a", s(a.as_str()))
             .expression_attribute_values(":c", s(c.as_str()))

@@ -19,6 +19,7 @@ use meta_sim::{MetaSim, SimConfig};
 use relay::audit::AuditTrail;
 use relay::events::EventBus;
 use relay::ids::{AccountId, CustomerId, TenantId};
+use relay::inbox::ingest::Ingestion;
 use relay::inbox::{Conversation, RawEvent, StoredComment, StoredMessage};
 use relay::jobs::JobQueue;
 use relay::secret::Secret;
@@ -90,14 +91,14 @@ impl Pipeline {
         let aws = TestAws::provision().await;
         let store = Store::new(aws.dynamodb(), aws.tables.main.clone());
         let audit = AuditTrail::new(aws.dynamodb(), aws.tables.audit.clone());
-        let ingest = Arc::new(ingest::Ingest::new(
+        let ingest = Arc::new(ingest::Ingest::new(Ingestion::new(
             store.clone(),
             audit.clone(),
             EventBus::new(aws.eventbridge(), aws.event_bus.clone()),
             JobQueue::new(aws.sqs(), aws.queues.replies.clone()),
             JobQueue::new(aws.sqs(), aws.queues.moderation.clone()),
             options.ingest,
-        ));
+        )));
         let sqs = match &options.webhook_sqs_endpoint {
             Some(endpoint) => aws_sdk_sqs::Client::new(
                 &aws.sdk
