@@ -1283,7 +1283,7 @@ async fn the_sample_lambda_events_drive_the_real_handlers() {
                     .attributes
                     .insert("ApproximateReceiveCount".into(), receive.to_string());
             }
-            let response = p.ingest.handle_batch(event.clone()).await;
+            let response = relay::lambda::sqs_batch(&*p.ingest, &event).await;
             let failed: Vec<&str> = response
                 .batch_item_failures
                 .iter()

@@ -4,17 +4,17 @@
 //! Each SQS message is one webhook entry (or part of one). A message that cannot be
 //! handled now is reported as a batch item failure so SQS redelivers it (and, after the
 //! queue's maxReceiveCount, moves it to the dead-letter queue); the rest of the batch is
-//! acknowledged. Messages of a batch are handled one at a time, in order. Usage is written
-//! once per batch.
+//! acknowledged (see [`relay::lambda::sqs_batch`]). Messages of a batch are handled one at
+//! a time, in order. Usage is written once per batch.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use relay::audit::AuditTrail;
 use relay::config::{Config, ConfigError, Vars};
 use relay::events::EventBus;
 use relay::inbox::ingest::{Aws, IngestError, Ingestion, Ports, QueuedEntry};
 use relay::jobs::JobQueue;
-use relay::lambda::Delivery;
+use relay::lambda::{Delivery, SqsHandler};
 use relay::store::Store;
+use relay::telemetry::Metrics;
 use relay::webhook::parse_queue_message;
 
 pub use relay::inbox::ingest::Settings;
@@ -70,20 +70,13 @@ impl<P: Ports> Ingest<P> {
     pub fn new(ingestion: Ingestion<P>) -> Self {
         Self { ingestion }
     }
+}
 
-    pub fn metrics(&self) -> &relay::telemetry::Metrics {
-        self.ingestion.metrics()
-    }
+/// Ingest keeps the order of a batch (one message at a time); usage is written after it.
+impl<P: Ports> SqsHandler for Ingest<P> {
+    type Error = DeliveryError;
 
-    /// Handle a batch, in order; the response names the messages to redeliver.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let response = relay::lambda::sqs_batch(&event, 1, |d| self.handle(d)).await;
-        self.ingestion.write_tally().await;
-        response
-    }
-
-    /// Handle one message.
-    pub async fn handle(&self, delivery: Delivery<'_>) -> Result<(), DeliveryError> {
+    async fn handle(&self, delivery: Delivery<'_>) -> Result<(), DeliveryError> {
         let handled = match queued_entry(delivery) {
             Ok(entry) => self.ingestion.ingest(entry).await.map_err(Into::into),
             Err(error) => Err(error),
@@ -92,6 +85,14 @@ impl<P: Ports> Ingest<P> {
             self.metrics().count("IngestFailures", 1);
         }
         handled
+    }
+
+    async fn after_batch(&self) {
+        self.ingestion.write_tally().await;
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.ingestion.metrics()
     }
 }
 

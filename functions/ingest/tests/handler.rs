@@ -8,6 +8,7 @@ use ingest::{Ingest, Settings};
 use relay::ids::{AccountId, CustomerId, TenantId};
 use relay::inbox::ingest::Ingestion;
 use relay::inbox::ingest::memory::Memory;
+use relay::lambda::sqs_batch;
 use relay::store::accounts::Channel;
 use relay::store::usage::Counter;
 
@@ -55,7 +56,7 @@ fn messages_of(handler: &Ingest<Memory>, customer: &str) -> usize {
 async fn a_body_that_is_no_webhook_entry_fails_alone_and_the_rest_of_the_batch_is_stored() {
     let handler = handler();
     let poison = sample("poison.json");
-    let response = handler.handle_batch(poison.clone()).await;
+    let response = sqs_batch(&handler, &poison).await;
     let middle = poison.records[1].message_id.as_deref().unwrap();
     assert_eq!(
         failed(&response),
@@ -69,7 +70,7 @@ async fn a_body_that_is_no_webhook_entry_fails_alone_and_the_rest_of_the_batch_i
         1,
         "the comment after the poison record is lost"
     );
-    assert_eq!(handler.metrics().get("IngestFailures"), 1);
+    assert_eq!(handler.ingestion.metrics().get("IngestFailures"), 1);
 
     let entry = ingest::queued_entry(relay::lambda::Delivery::of(&poison.records[1]));
     let error = entry.expect_err("the poison body is refused").to_string();
@@ -81,7 +82,7 @@ async fn a_record_without_a_body_is_redelivered() {
     let handler = handler();
     let mut event = sample("instagram-message-text.json");
     event.records[0].body = None;
-    let response = handler.handle_batch(event.clone()).await;
+    let response = sqs_batch(&handler, &event).await;
     assert_eq!(failed(&response).len(), 1);
     let error = ingest::queued_entry(relay::lambda::Delivery::of(&event.records[0]))
         .expect_err("no body, no entry");
@@ -93,7 +94,7 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
     let handler = handler();
     let batch = sample("batch.json");
     for _ in 0..2 {
-        let response = handler.handle_batch(batch.clone()).await;
+        let response = sqs_batch(&handler, &batch).await;
         assert_eq!(failed(&response), Vec::<&str>::new());
     }
     let store = &handler.ingestion.store;
@@ -114,12 +115,12 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
 async fn the_receive_count_decides_when_a_change_without_its_message_becomes_an_orphan() {
     let handler = handler();
     let mut read = sample("instagram-read.json");
-    let first = handler.handle_batch(read.clone()).await;
+    let first = sqs_batch(&handler, &read).await;
     assert_eq!(failed(&first).len(), 1, "the read waits for its message");
     let last = handler.ingestion.settings.orphan_receives.to_string();
     let attributes = &mut read.records[0].attributes;
     attributes.insert("ApproximateReceiveCount".into(), last);
-    let response = handler.handle_batch(read).await;
+    let response = sqs_batch(&handler, &read).await;
     assert_eq!(failed(&response), Vec::<&str>::new());
     let raw = handler.ingestion.store.raw_events(&acme(), &account(IG));
     let kinds: Vec<_> = raw.iter().map(|e| e.kind.as_str()).collect();

@@ -205,7 +205,7 @@ impl Pipeline {
         let ingest = &self.ingest;
         self.inbound()
             .drain(rounds, |event: SqsEvent| async move {
-                ingest.handle_batch(event).await
+                relay::lambda::sqs_batch(&**ingest, &event).await
             })
             .await
     }
@@ -221,7 +221,7 @@ impl Pipeline {
         let drained = self
             .inbound()
             .drain(rounds, |event: SqsEvent| async move {
-                let response = ingest.handle_batch(event.clone()).await;
+                let response = relay::lambda::sqs_batch(&**ingest, &event).await;
                 seen_ref
                     .lock()
                     .expect("no panic while holding the lock")

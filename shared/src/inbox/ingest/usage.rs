@@ -5,6 +5,9 @@
 //! memory and written once per batch, per tenant; the last webhook time is written at most
 //! once a minute per account and instance.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use super::ports::{Routes, Usage};
 use super::{Ingestion, Ports};
 use crate::ids::TenantId;
@@ -29,7 +32,11 @@ impl<P: Ports> Ingestion<P> {
         let tally = std::mem::take(&mut *self.tally.lock().unwrap_or_else(|p| p.into_inner()));
         for (tenant, counts) in tally {
             let now = self.clock.now_ms();
-            if let Err(error) = self.store.count_usage(&tenant, now, &counts).await {
+            // Boxed: unboxed, this future nests deeper than rustc's default recursion
+            // limit allows for laying out a Lambda runtime future that holds it.
+            let counted: Pin<Box<dyn Future<Output = _> + Send + '_>> =
+                Box::pin(self.store.count_usage(&tenant, now, &counts));
+            if let Err(error) = counted.await {
                 tracing::warn!(%error, tenant_id = %tenant, "usage not counted");
             }
         }
