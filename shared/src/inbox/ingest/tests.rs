@@ -94,6 +94,12 @@ fn conversation_messages(ingestion: &Ingestion<Memory>) -> Vec<StoredMessage> {
     ingestion.store.messages(&acme(), &account(IG), &customer())
 }
 
+fn conversation(ingestion: &Ingestion<Memory>) -> crate::inbox::Conversation {
+    let store = &ingestion.store;
+    let found = store.conversation(&acme(), &account(IG), &customer());
+    found.expect("the conversation exists")
+}
+
 fn reply_jobs(ingestion: &Ingestion<Memory>) -> Vec<(AiReplyJob, u32)> {
     ingestion.replies.jobs()
 }
@@ -118,10 +124,7 @@ async fn a_redelivered_message_is_stored_once_answered_once_and_counted_once() {
     assert_eq!(jobs.len(), 1, "the customer would get two replies");
     assert_eq!(jobs[0].0.mid.as_str(), TEXT_MID);
     assert_eq!(jobs[0].1, 8, "the installation's debounce delays the job");
-    let conversation = ingestion
-        .store
-        .conversation(&acme(), &account(IG), &customer())
-        .expect("the conversation exists");
+    let conversation = conversation(&ingestion);
     assert_eq!(
         (conversation.message_count, conversation.unread_count),
         (1, 1)
@@ -157,10 +160,7 @@ async fn an_echo_that_arrives_before_the_customers_message_is_listed_after_it() 
         ],
         "the conversation reads in event time, not arrival order"
     );
-    let conversation = ingestion
-        .store
-        .conversation(&acme(), &account(IG), &customer())
-        .expect("the conversation exists");
+    let conversation = conversation(&ingestion);
     assert_eq!(conversation.last_activity_at, 1_790_000_000_002);
     assert_eq!(conversation.last_inbound_at, Some(1_790_000_000_001));
     assert_eq!(
@@ -274,10 +274,7 @@ async fn an_ellipsis_echo_pauses_the_conversation_escalates_and_audits_once() {
     deliver_ok(&ingestion, "instagram-message-echo-ellipsis").await;
     deliver_ok(&ingestion, "instagram-message-echo-ellipsis").await;
 
-    let conversation = ingestion
-        .store
-        .conversation(&acme(), &account(IG), &customer())
-        .expect("the conversation exists");
+    let conversation = conversation(&ingestion);
     assert!(
         conversation.paused,
         "the AI keeps answering after a takeover"
@@ -440,10 +437,7 @@ async fn every_sample_ends_in_the_inbox_as_the_samples_readme_says() {
         .get("customer")
         .and_then(|r| r.reaction.as_deref());
     assert_eq!(like, Some("like"));
-    let conversation = ingestion
-        .store
-        .conversation(&acme(), &account(IG), &customer())
-        .expect("the conversation exists");
+    let conversation = conversation(&ingestion);
     assert!(
         conversation.paused,
         "the ellipsis sample pauses the conversation"
