@@ -458,7 +458,7 @@ async fn a_retry_after_a_crash_past_the_claim_never_sends() {
     let ttl = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     assert!(
         ai.p.store
-            .claim_action(&ai.tenant, &ai_reply::claim_name(&job), ttl)
+            .claim_action(&ai.tenant, &relay::replies::ai::claim_name(&job), ttl)
             .await
             .unwrap()
     );
@@ -485,7 +485,7 @@ async fn a_redelivery_after_a_crash_past_the_send_finishes_the_inbox_and_audit_o
     let ttl = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     assert!(
         ai.p.store
-            .claim_action(&ai.tenant, &ai_reply::claim_name(&job), ttl)
+            .claim_action(&ai.tenant, &relay::replies::ai::claim_name(&job), ttl)
             .await
             .unwrap()
     );
@@ -650,7 +650,10 @@ async fn llm_server_errors_send_nothing_record_the_failure_and_retry_the_job() {
 #[tokio::test]
 async fn llm_timeouts_send_nothing_and_the_job_gives_up_after_its_attempts() {
     let settings = Settings {
-        max_job_attempts: 2,
+        replies: relay::replies::ai::Settings {
+            max_job_attempts: 2,
+            ..Default::default()
+        },
         ..Settings::default()
     };
     let ai = Ai::with(AiMode::Auto, Brain::Llm, settings, |c| {
@@ -694,12 +697,15 @@ async fn a_failed_job_is_made_visible_again_for_a_retry_within_the_deadline() {
         ))
         .unwrap(),
     );
-    let requeue = ai_reply::Requeue {
+    let requeue = relay::replies::Requeue {
         sqs: ai.p.aws.sqs(),
         queue_url: ai.p.aws.queues.replies.clone(),
     };
     let settings = Settings {
-        retry_delay: Duration::ZERO,
+        replies: relay::replies::ai::Settings {
+            retry_delay: Duration::ZERO,
+            ..Default::default()
+        },
         ..Settings::default()
     };
     let handler = build_handler(&ai.p, &ai.clock, drafter, settings, Some(requeue));
@@ -930,7 +936,7 @@ async fn asking_for_a_person_pauses_raises_the_event_and_sends_the_handoff_once(
         .into_iter()
         .find(|m| m.author == Author::Ai)
         .unwrap();
-    assert_eq!(handoff.ai.unwrap().model, ai_reply::HANDOFF_MODEL);
+    assert_eq!(handoff.ai.unwrap().model, relay::replies::ai::HANDOFF_MODEL);
     assert!(
         ai.audit_actions()
             .await

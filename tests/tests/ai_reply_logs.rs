@@ -27,7 +27,11 @@ async fn logs_carry_ids_and_reasons_but_no_text_customer_ids_or_keys() {
     let ours: Vec<String> = logs
         .text()
         .lines()
-        .filter(|l| l.contains("\"target\":\"ai_reply") || l.contains("\"target\":\"relay::ai"))
+        .filter(|l| {
+            ["ai_reply", "relay::ai", "relay::replies"]
+                .iter()
+                .any(|t| l.contains(&format!("\"target\":\"{t}")))
+        })
         .map(str::to_owned)
         .collect();
     assert!(

@@ -7,6 +7,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use relay::config::{Config, Secrets, Vars};
 use relay::crypto::CacheLimits;
+use relay::replies::ai::ACTOR;
+use relay::replies::{Adapters, Requeue};
 use relay::tokens::Tokens;
 
 #[tokio::main]
@@ -20,18 +22,14 @@ async fn main() -> Result<(), Error> {
     let drafter = ai_reply::drafter(ai_reply::llm_config(&vars, &secrets)?)?;
     // Opened data keys are cached briefly, so a busy account does not cost a KMS call
     // per reply.
-    let tokens = Tokens::from_config(&config, &secrets, &sdk, ai_reply::ACTOR)?
-        .with_key_cache(CacheLimits::default());
-    let requeue = config
-        .queues
-        .replies
-        .clone()
-        .map(|queue_url| ai_reply::Requeue {
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            queue_url,
-        });
+    let tokens =
+        Tokens::from_config(&config, &secrets, &sdk, ACTOR)?.with_key_cache(CacheLimits::default());
+    let requeue = config.queues.replies.clone().map(|queue_url| Requeue {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        queue_url,
+    });
     let handler = ai_reply::AiReply::new(
-        ai_reply::Deps {
+        Adapters {
             store: tokens.store().clone(),
             audit: tokens.audit().clone(),
             bus: tokens.events().clone(),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::common::{Pipeline, customer, events_dir, tenant};
-use ai_reply::{AiReply, Deps, Settings};
+use ai_reply::{AiReply, Settings};
 use aws_lambda_events::event::sqs::SqsEvent;
 use relay::ai::knowledge::Price;
 use relay::ai::{
@@ -390,7 +390,7 @@ pub fn build_handler(
     clock: &Arc<SimClock>,
     drafter: Arc<dyn Drafter>,
     settings: Settings,
-    requeue: Option<ai_reply::Requeue>,
+    requeue: Option<relay::replies::Requeue>,
 ) -> AiReply {
     let graph =
         GraphClient::new(relay_tests::sim::meta_config(&p.sim)).expect("the Graph client builds");
@@ -403,11 +403,11 @@ pub fn build_handler(
         graph.clone(),
         p.audit.clone(),
         bus.clone(),
-        ai_reply::ACTOR,
+        relay::replies::ai::ACTOR,
     )
     .with_clock(clock.clone());
     AiReply::new(
-        Deps {
+        relay::replies::Adapters {
             store: p.store.clone(),
             audit: p.audit.clone(),
             bus,

@@ -20,15 +20,13 @@ use tracing::warn;
 use crate::ai::{Draft, DraftKey, DraftStatus, LongReplies, fit_reply, policy::HUMAN_AGENT_WINDOW};
 use crate::audit::{AuditEntry, AuditError, AuditTrail};
 use crate::clock::Clock;
-use crate::ids::{AccountId, CustomerId, MessageId, TenantId};
-use crate::inbox::{AiOrigin, Author, Conversation, Direction, MessageKind, StoredMessage};
-use crate::meta::{
-    FacebookPage, GraphClient, GraphError, HumanAgent, InstagramAccount, MAX_TEXT_BYTES,
-    MessageBody, MessagingType,
-};
+use crate::ids::{CustomerId, MessageId};
+use crate::inbox::{AiOrigin, Author, Conversation};
+use crate::meta::{GraphClient, GraphError, HumanAgent, MAX_TEXT_BYTES};
+use crate::replies::outbound::{Thread, cannot_send, send_text};
+use crate::replies::ports::Inbox;
 use crate::secret::AccessToken;
-use crate::store::accounts::{Account, Channel, LoginKind};
-use crate::store::inbox::Recorded;
+use crate::store::accounts::Account;
 use crate::store::{Store, StoreError};
 use crate::tokens::{TokenError, Tokens};
 
@@ -107,24 +105,6 @@ pub struct Replies {
     pub graph: GraphClient,
     pub tokens: Tokens,
     pub clock: Arc<dyn Clock>,
-}
-
-/// One conversation of a tenant.
-#[derive(Debug, Clone)]
-pub struct Thread<'a> {
-    pub tenant: &'a TenantId,
-    pub account: &'a AccountId,
-    pub customer: &'a CustomerId,
-}
-
-impl Thread<'_> {
-    fn target(&self) -> String {
-        format!(
-            "conversation:{}:{}",
-            self.account,
-            self.customer.fingerprint()
-        )
-    }
 }
 
 impl Replies {
@@ -328,29 +308,18 @@ impl Replies {
     }
 
     async fn sender(&self, thread: &Thread<'_>) -> Result<(Account, AccessToken), ReplyError> {
-        let account = self
-            .store
-            .get_account(thread.tenant, thread.account)
-            .await?
-            .ok_or(ReplyError::AccountCannotSend("account_missing"))?;
-        let token = match self.tokens.access_token(&account).await {
-            Ok(token) => token,
-            Err(TokenError::Store(e)) => return Err(e.into()),
-            Err(TokenError::Crypto(_)) => return Err(ReplyError::Token),
-            Err(TokenError::NotFound) => {
-                return Err(ReplyError::AccountCannotSend("account_missing"));
-            }
-            Err(TokenError::NotConnected(_)) => {
-                return Err(ReplyError::AccountCannotSend("account_not_connected"));
-            }
-            Err(TokenError::NoToken) => {
-                return Err(ReplyError::AccountCannotSend("account_has_no_token"));
-            }
-            Err(TokenError::NeedsReconnect { .. }) => {
-                return Err(ReplyError::AccountCannotSend("account_needs_reconnect"));
-            }
-        };
-        Ok((account, token))
+        match self
+            .tokens
+            .access_token_for(thread.tenant, thread.account)
+            .await
+        {
+            Ok(sender) => Ok(sender),
+            Err(e) => Err(match cannot_send(e) {
+                Ok(reason) => ReplyError::AccountCannotSend(reason),
+                Err(TokenError::Store(e)) => ReplyError::Store(e),
+                Err(_) => ReplyError::Token,
+            }),
+        }
     }
 
     /// Send the parts in order; the first refusal stops the rest.
@@ -369,10 +338,7 @@ impl Replies {
         };
         let mut mids = Vec::with_capacity(parts.len());
         for part in parts {
-            match self
-                .send_one(account, token, customer, part, person.as_ref())
-                .await
-            {
+            match send_text(&self.graph, account, token, customer, part, person.as_ref()).await {
                 Ok(mid) => mids.push(mid),
                 Err(e) => {
                     warn!(account_id = %account.account_id, sent = mids.len(), error = %e, "a person's reply was refused");
@@ -391,56 +357,9 @@ impl Replies {
         })
     }
 
-    async fn send_one(
-        &self,
-        account: &Account,
-        token: &AccessToken,
-        customer: &CustomerId,
-        text: &str,
-        person: Option<&HumanAgent>,
-    ) -> Result<MessageId, GraphError> {
-        let id = account.account_id.clone();
-        let body = MessageBody::Text(text);
-        let sent = match (account.channel, account.login) {
-            (Channel::Page, _) => {
-                let page = FacebookPage {
-                    id,
-                    token: token.clone(),
-                };
-                match person {
-                    Some(p) => {
-                        self.graph
-                            .send_messenger_human_agent(&page, customer, body, p)
-                            .await?
-                    }
-                    None => {
-                        self.graph
-                            .send_messenger(&page, customer, body, MessagingType::Response)
-                            .await?
-                    }
-                }
-            }
-            (Channel::Instagram, login) => {
-                let ig = match login {
-                    LoginKind::InstagramLogin => {
-                        InstagramAccount::instagram_login(id, token.clone())
-                    }
-                    LoginKind::FacebookLogin => InstagramAccount::facebook_login(id, token.clone()),
-                };
-                match person {
-                    Some(p) => {
-                        self.graph
-                            .send_human_agent_message(&ig, customer, body, p)
-                            .await?
-                    }
-                    None => self.graph.send_message(&ig, customer, body).await?,
-                }
-            }
-        };
-        Ok(sent.value.message_id)
-    }
-
-    /// Store what went out as the conversation's outbound messages.
+    /// Store what went out as the conversation's outbound messages. Meta's echo may
+    /// have been stored first (as a person's message); for an approved draft it becomes
+    /// the AI's, as the AI's own sends do.
     async fn record(
         &self,
         thread: &Thread<'_>,
@@ -450,42 +369,8 @@ impl Replies {
         origin: Option<AiOrigin>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
-        for (i, (text, mid)) in parts.iter().zip(mids).enumerate() {
-            let at = now + i as i64;
-            let message = StoredMessage {
-                tenant_id: thread.tenant.clone(),
-                account_id: thread.account.clone(),
-                customer_id: thread.customer.clone(),
-                mid: mid.clone(),
-                direction: Direction::Outbound,
-                author,
-                kind: MessageKind::Text,
-                text: Some(text.clone()),
-                attachments: Vec::new(),
-                reply_to_mid: None,
-                reply_to_story: None,
-                quick_reply: None,
-                postback_payload: None,
-                referral_ref: None,
-                referral_ad_id: None,
-                timestamp_ms: at,
-                received_at: at,
-                reactions: Default::default(),
-                read_at: None,
-                edit_count: 0,
-                deleted: false,
-                ai: origin.clone(),
-                jobs_enqueued: false,
-            };
-            // Meta's echo may have been stored first (as a person's message); for an
-            // approved draft it becomes the AI's, as the AI's own sends do.
-            if self.store.record_message(&message, None).await? == Recorded::Duplicate {
-                if let Some(origin) = &origin {
-                    self.store
-                        .attribute_to_ai(thread.tenant, thread.account, mid.as_str(), origin)
-                        .await?;
-                }
-            }
+        for message in thread.outbound(parts, mids, now, author, origin.as_ref()) {
+            self.store.record_outbound(&message).await?;
         }
         Ok(())
     }
