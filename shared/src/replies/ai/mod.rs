@@ -44,7 +44,7 @@ use crate::ai::{
 };
 use crate::audit::{AuditEntry, AuditError};
 use crate::events::{EscalationCreated, EventError};
-use crate::inbox::{AiMode, AiOrigin, Conversation, Direction};
+use crate::inbox::{AiMode, AiOrigin, Conversation, Direction, StoredMessage};
 use crate::jobs::AiReplyJob;
 use crate::meta::MAX_TEXT_BYTES;
 use crate::replies::outbound::Thread;
@@ -320,20 +320,8 @@ impl AiReplies {
                     .conversations
                     .recent_messages(thread, settings.history_messages)
                     .await?;
-                let pending: Vec<String> = pending_messages(&history)
-                    .iter()
-                    .filter_map(readable_text)
-                    .collect();
-                if asks_for_person(&settings, &pending) {
-                    return self
-                        .escalate(
-                            job,
-                            &settings,
-                            decision,
-                            outcome,
-                            "customer_asked_for_human",
-                        )
-                        .await;
+                if asks_for_person(&settings, pending_messages(&history)) {
+                    return self.hand_over(job, &settings, decision, outcome).await;
                 }
                 return self.skip(outcome, reason).await;
             }
@@ -354,16 +342,8 @@ impl AiReplies {
             .filter_map(readable_text)
             .collect();
 
-        if asks_for_person(&settings, &pending) {
-            return self
-                .escalate(
-                    job,
-                    &settings,
-                    decision,
-                    outcome,
-                    "customer_asked_for_human",
-                )
-                .await;
+        if asks_for_person(&settings, pending_slice) {
+            return self.hand_over(job, &settings, decision, outcome).await;
         }
 
         let ranked = rank(
@@ -465,6 +445,18 @@ impl AiReplies {
             return Ok(Handled::Failed(reason));
         }
         Err(JobError::Draft(reason))
+    }
+
+    /// The customer asked for a person: escalate.
+    async fn hand_over(
+        &self,
+        job: &AiReplyJob,
+        settings: &AiSettings,
+        decision: Decision,
+        outcome: ReplyOutcome,
+    ) -> Result<Handled, JobError> {
+        self.escalate(job, settings, decision, outcome, "customer_asked_for_human")
+            .await
     }
 
     /// Pause, tell the bus, audit; then (auto mode, in time) send the hand-off once.
@@ -619,12 +611,13 @@ impl AiReplies {
 
 /// Whether the customer's unanswered messages ask for a person, in the tenant's words or
 /// the multilingual defaults.
-fn asks_for_person(settings: &AiSettings, pending: &[String]) -> bool {
+fn asks_for_person(settings: &AiSettings, pending: &[StoredMessage]) -> bool {
     let words = EscalationWords::new(
         &settings.escalation_words,
         settings.default_escalation_words,
     );
-    match detect_escalation(pending, &words) {
+    let pending: Vec<String> = pending.iter().filter_map(readable_text).collect();
+    match detect_escalation(&pending, &words) {
         Some(asked) => {
             // The matched pattern is the tenant's vocabulary, not the customer's text.
             info!(matched = %asked.matched, "the customer asked for a person");
