@@ -19,6 +19,7 @@ use relay::ai::{AiSettings, DraftStatus, LlmConfig, LongReplies, OpenAiCompatibl
 use relay::ids::AccountId;
 use relay::inbox::{AiMode, Author, Direction};
 use relay::jobs::AiReplyJob;
+use relay::lambda::{SqsHandler, sqs_batch};
 use relay::secret::Secret;
 use relay_tests::fake_llm::Answer;
 use serde_json::json;
@@ -424,12 +425,11 @@ async fn a_duplicate_delivery_of_the_same_job_sends_one_message() {
     // The same job twice in one batch (the sample's shape), then once more later, then
     // the queue's own copy: four deliveries.
     let twice = sample_event("duplicate-delivery.json", &[&body, &body]);
-    let response = ai.handler.handle_batch(twice).await;
+    let response = sqs_batch(&*ai.handler, &twice).await;
     assert!(response.batch_item_failures.is_empty());
     let again = sample_event("single-job.json", &[&body]);
     assert!(
-        ai.handler
-            .handle_batch(again)
+        sqs_batch(&*ai.handler, &again)
             .await
             .batch_item_failures
             .is_empty()
@@ -523,12 +523,8 @@ async fn a_redelivery_after_a_crash_past_the_send_finishes_the_inbox_and_audit_o
     let outcome = ai.outcome(&mid).await;
     assert!(!outcome.record_pending && outcome.pending_texts.is_empty());
     // A further redelivery changes nothing.
-    ai.handler
-        .handle_batch(sample_event(
-            "single-job.json",
-            &[&serde_json::to_string(&job).unwrap()],
-        ))
-        .await;
+    let again = sample_event("single-job.json", &[&serde_json::to_string(&job).unwrap()]);
+    sqs_batch(&*ai.handler, &again).await;
     assert_eq!(ai.audit_actions().await.len(), 1);
 }
 
@@ -607,9 +603,7 @@ async fn a_send_that_fails_after_the_claim_is_recorded_and_not_repeated() {
     assert_eq!(outcome.reason.as_deref(), Some("send_transient_failure"));
 
     // Even a redelivery does not send.
-    ai.handler
-        .handle_batch(sample_event("single-job.json", &[&body]))
-        .await;
+    sqs_batch(&*ai.handler, &sample_event("single-job.json", &[&body])).await;
     assert!(ai.sent().await.is_empty());
     assert!(
         ai.audit_actions()
@@ -729,7 +723,7 @@ async fn a_failed_job_is_made_visible_again_for_a_retry_within_the_deadline() {
     event.records[0].body = received[0].body.clone();
     event.records[0].receipt_handle = received[0].receipt_handle.clone();
     event.records[0].message_id = received[0].message_id.clone();
-    let response = handler.handle_batch(event).await;
+    let response = sqs_batch(&handler, &event).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     // Without the handler's help the job would stay hidden for 120 s.
     let again = sqs
@@ -944,9 +938,7 @@ async fn asking_for_a_person_pauses_raises_the_event_and_sends_the_handoff_once(
     );
 
     // Redelivered: no second event, no second hand-off.
-    ai.handler
-        .handle_batch(sample_event("single-job.json", &[&body]))
-        .await;
+    sqs_batch(&*ai.handler, &sample_event("single-job.json", &[&body])).await;
     ai.says("hello??").await;
     ai.settle().await;
     assert_eq!(

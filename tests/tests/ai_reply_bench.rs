@@ -145,7 +145,7 @@ async fn segment(segment: usize) -> (Vec<i64>, usize) {
                             arrived.entry(job.mid.to_string()).or_insert(now);
                         }
                     }
-                    handler.handle_batch(event).await
+                    relay::lambda::sqs_batch(&*handler, &event).await
                 }
             })
             .await;

@@ -9,16 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::StreamExt;
 use relay::ai::{Drafter, LlmConfig, OpenAiCompatible};
+use relay::clock::SystemClock;
 use relay::config::{ConfigError, Secrets, Vars};
+use relay::crypto::CacheLimits;
 use relay::jobs::AiReplyJob;
-use relay::lambda::Delivery;
-use relay::replies::Adapters;
-use relay::replies::ai::{AiReplies, Attempt, Handled};
+use relay::lambda::{ColdStart, Delivery, SqsHandler};
+use relay::replies::ai::{ACTOR, AiReplies, Attempt};
+use relay::replies::{Adapters, Requeue};
 use relay::telemetry::Metrics;
-use tracing::{Instrument, info_span, warn};
+use relay::tokens::Tokens;
 
 /// Tunables, from the environment.
 #[derive(Debug, Clone)]
@@ -146,45 +146,50 @@ impl AiReply {
         }
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        self.replies.metrics()
+    /// The handler production runs, from the environment (once per cold start).
+    pub fn from_env(cold: &ColdStart) -> Result<Self, ConfigError> {
+        let settings = Settings::from_vars(&cold.vars)?;
+        let drafter = drafter(llm_config(&cold.vars, &cold.secrets)?)?;
+        // Opened data keys are cached briefly, so a busy account does not cost a KMS call
+        // per reply.
+        let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?
+            .with_key_cache(CacheLimits::default());
+        let requeue = cold.config.queues.replies.clone().map(|queue_url| Requeue {
+            sqs: aws_sdk_sqs::Client::new(&cold.sdk),
+            queue_url,
+        });
+        let adapters = Adapters {
+            store: tokens.store().clone(),
+            audit: tokens.audit().clone(),
+            bus: tokens.events().clone(),
+            graph: tokens.graph().clone(),
+            tokens,
+            drafter,
+            clock: Arc::new(SystemClock),
+            requeue,
+        };
+        Ok(Self::new(adapters, settings))
+    }
+}
+
+impl SqsHandler for AiReply {
+    type Error = JobError;
+
+    fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
-    /// Handle a batch; the response names the jobs to deliver again.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results: Vec<(String, Result<Handled, JobError>)> =
-            futures::stream::iter(&event.records)
-                .map(|record| async move {
-                    let id = record.message_id.clone().unwrap_or_default();
-                    let span = info_span!("sqs_message", message_id = %id);
-                    (id, self.handle_record(record).instrument(span).await)
-                })
-                .buffer_unordered(self.concurrency.max(1))
-                .collect()
-                .await;
-        let mut response = SqsBatchResponse::default();
-        for (id, result) in results {
-            if let Err(error) = result {
-                warn!(message_id = %id, %error, "job will be delivered again");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
-    }
-
-    async fn handle_record(&self, record: &SqsMessage) -> Result<Handled, JobError> {
-        let delivery = Delivery::of(record);
+    async fn handle(&self, delivery: Delivery<'_>) -> Result<(), JobError> {
         let attempt = Attempt {
             receives: delivery.receives,
-            receipt: record.receipt_handle.as_deref(),
+            receipt: delivery.message.receipt_handle.as_deref(),
         };
         let result = match job_of(&delivery) {
             Ok(job) => self
                 .replies
                 .reply(&job, attempt)
                 .await
+                .map(drop)
                 .map_err(JobError::from),
             Err(e) => {
                 self.replies.retry_soon(attempt.receipt).await;
@@ -195,6 +200,10 @@ impl AiReply {
             self.metrics().count("JobFailures", 1);
         }
         result
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.replies.metrics()
     }
 }
 
@@ -209,6 +218,8 @@ pub fn job_of(delivery: &Delivery<'_>) -> Result<AiReplyJob, JobError> {
 
 #[cfg(test)]
 mod tests {
+    use aws_lambda_events::event::sqs::SqsEvent;
+
     use super::*;
 
     fn events_dir() -> std::path::PathBuf {

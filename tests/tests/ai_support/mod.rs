@@ -286,7 +286,7 @@ impl Ai {
         let handler = &self.handler;
         self.replies()
             .drain(30, |event: SqsEvent| async move {
-                handler.handle_batch(event).await
+                relay::lambda::sqs_batch(&**handler, &event).await
             })
             .await
     }
