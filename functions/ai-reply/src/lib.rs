@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use relay::accounts::Tokens;
 use relay::ai::{Drafter, LlmConfig, OpenAiCompatible};
 use relay::clock::SystemClock;
 use relay::config::{ConfigError, Secrets, Vars};
@@ -18,7 +19,6 @@ use relay::lambda::{ColdStart, Delivery, SqsHandler};
 use relay::replies::ai::{ACTOR, AiReplies, Attempt};
 use relay::replies::{Adapters, Requeue};
 use relay::telemetry::Metrics;
-use relay::tokens::Tokens;
 
 /// Tunables, from the environment.
 #[derive(Debug, Clone)]

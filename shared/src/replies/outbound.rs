@@ -6,14 +6,11 @@
 //! wrote the reply (Meta allows it for people, never for automation); a stored outbound
 //! message carries Meta's mid, so Meta's echo of it is never stored twice.
 
+use crate::accounts::{Account, GraphHandle, TokenError};
 use crate::ids::{AccountId, CustomerId, MessageId, TenantId};
 use crate::inbox::{AiOrigin, Author, Direction, MessageKind, StoredMessage};
-use crate::meta::{
-    FacebookPage, GraphClient, GraphError, HumanAgent, InstagramAccount, MessageBody, MessagingType,
-};
+use crate::meta::{GraphClient, GraphError, HumanAgent, MessageBody, MessagingType};
 use crate::secret::AccessToken;
-use crate::store::accounts::{Account, Channel, LoginKind};
-use crate::tokens::TokenError;
 
 /// One conversation of a tenant: the business account and the customer.
 #[derive(Debug, Clone, Copy)]
@@ -86,41 +83,24 @@ pub async fn send_text(
     text: &str,
     person: Option<&HumanAgent>,
 ) -> Result<MessageId, GraphError> {
-    let id = account.account_id.clone();
     let body = MessageBody::Text(text);
-    let sent = match (account.channel, account.login) {
-        (Channel::Page, _) => {
-            let page = FacebookPage {
-                id,
-                token: token.clone(),
-            };
-            match person {
-                Some(p) => {
-                    graph
-                        .send_messenger_human_agent(&page, customer, body, p)
-                        .await?
-                }
-                None => {
-                    graph
-                        .send_messenger(&page, customer, body, MessagingType::Response)
-                        .await?
-                }
-            }
+    let sent = match (GraphHandle::of(account, token.clone()), person) {
+        (GraphHandle::Page(page), Some(p)) => {
+            graph
+                .send_messenger_human_agent(&page, customer, body, p)
+                .await?
         }
-        (Channel::Instagram, login) => {
-            let ig = match login {
-                LoginKind::InstagramLogin => InstagramAccount::instagram_login(id, token.clone()),
-                LoginKind::FacebookLogin => InstagramAccount::facebook_login(id, token.clone()),
-            };
-            match person {
-                Some(p) => {
-                    graph
-                        .send_human_agent_message(&ig, customer, body, p)
-                        .await?
-                }
-                None => graph.send_message(&ig, customer, body).await?,
-            }
+        (GraphHandle::Page(page), None) => {
+            graph
+                .send_messenger(&page, customer, body, MessagingType::Response)
+                .await?
         }
+        (GraphHandle::Instagram(ig), Some(p)) => {
+            graph
+                .send_human_agent_message(&ig, customer, body, p)
+                .await?
+        }
+        (GraphHandle::Instagram(ig), None) => graph.send_message(&ig, customer, body).await?,
     };
     Ok(sent.value.message_id)
 }

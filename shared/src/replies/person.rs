@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tracing::warn;
 
+use crate::accounts::{Account, TokenError, Tokens};
 use crate::ai::{Draft, DraftKey, DraftStatus, LongReplies, fit_reply, policy::HUMAN_AGENT_WINDOW};
 use crate::audit::{AuditEntry, AuditError, AuditTrail};
 use crate::clock::Clock;
@@ -26,9 +27,7 @@ use crate::meta::{GraphClient, GraphError, HumanAgent, MAX_TEXT_BYTES};
 use crate::replies::outbound::{Thread, cannot_send, send_text};
 use crate::replies::ports::Inbox;
 use crate::secret::AccessToken;
-use crate::store::accounts::Account;
 use crate::store::{Store, StoreError};
-use crate::tokens::{TokenError, Tokens};
 
 /// Meta's standard messaging window.
 pub const STANDARD_WINDOW_MS: i64 = 24 * 3600 * 1000;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tracing::warn;
 
+use crate::accounts::{Account, TokenError, Tokens};
 use crate::ai::{AiSettings, Draft, Drafter, KnowledgeEntry, ProductLink, ReplyOutcome};
 use crate::audit::{AuditEntry, AuditError, AuditTrail};
 use crate::clock::Clock;
@@ -24,11 +25,9 @@ use crate::inbox::{Conversation, StoredMessage};
 use crate::meta::{GraphClient, GraphError};
 use crate::replies::outbound::{Thread, send_text};
 use crate::secret::AccessToken;
-use crate::store::accounts::Account;
 use crate::store::ai::MAX_KNOWLEDGE_PER_TENANT;
 use crate::store::inbox::Recorded;
 use crate::store::{Listing, Store, StoreError};
-use crate::tokens::{TokenError, Tokens};
 
 /// What a reply reads: the account's AI settings, the conversation, its recent messages
 /// and the tenant's knowledge.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::common::{Pipeline, customer, events_dir, tenant};
 use ai_reply::{AiReply, Settings};
 use aws_lambda_events::event::sqs::SqsEvent;
+use relay::accounts::{Account, AccountStatus, Channel, LoginKind, Tokens};
 use relay::ai::knowledge::Price;
 use relay::ai::{
     AiSettings, Availability, Drafter, EntryId, Faq, KnowledgeEntry, KnowledgeKind, LlmConfig,
@@ -24,8 +25,6 @@ use relay::inbox::{AiMode, StoredMessage};
 use relay::meta::GraphClient;
 use relay::secret::{AccessToken, Secret};
 use relay::store::Listing;
-use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use relay::tokens::Tokens;
 use relay_tests::fake_llm::FakeLlm;
 use relay_tests::pipeline::{Dispatcher, Drained};
 use relay_tests::sim_clock::SimClock;

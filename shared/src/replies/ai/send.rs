@@ -11,6 +11,7 @@ use tracing::warn;
 use super::{
     ACTOR, AiReplies, HANDOFF_MODEL, Handled, JobError, claim_name, skip_metric, thread, ttl,
 };
+use crate::accounts::{Account, TokenError};
 use crate::ai::{AiSettings, Decision, OutcomeStatus, ReplyOutcome, SkipReason, decide};
 use crate::audit::AuditEntry;
 use crate::ids::MessageId;
@@ -19,7 +20,6 @@ use crate::jobs::AiReplyJob;
 use crate::meta::{GraphError, TransientCause};
 use crate::replies::outbound::cannot_send;
 use crate::secret::AccessToken;
-use crate::store::accounts::Account;
 
 /// The outcome of sending one reply (or hand-off).
 enum Delivery {
@@ -243,7 +243,7 @@ impl AiReplies {
             Ok(sender) => Ok(Ok(sender)),
             Err(e) => match cannot_send(e) {
                 Ok(reason) => Ok(Err(reason)),
-                Err(crate::tokens::TokenError::Store(e)) => Err(e.into()),
+                Err(TokenError::Store(e)) => Err(e.into()),
                 Err(e) => Err(JobError::Token(e.to_string())),
             },
         }

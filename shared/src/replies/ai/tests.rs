@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::*;
+use crate::accounts::{Account, AccountStatus, Channel, LoginKind, TokenError};
 use crate::ai::{Draft, DraftError, Drafter, KnowledgeEntry, Prompt, ReplyKind};
 use crate::audit::AuditError;
 use crate::events::EscalationCreated;
@@ -20,8 +21,6 @@ use crate::lambda::Delivery;
 use crate::meta::GraphError;
 use crate::replies::ports::*;
 use crate::secret::AccessToken;
-use crate::store::accounts::{Account, AccountStatus, Channel, LoginKind};
-use crate::tokens::TokenError;
 
 const SECOND: i64 = 1000;
 const HOUR: i64 = 3600 * SECOND;
