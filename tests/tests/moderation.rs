@@ -10,10 +10,10 @@ mod moderation_support;
 
 use ai_support::sim_post;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use moderation::Handled;
 use moderation_support::*;
 use relay::inbox::CommentStatus;
 use relay::jobs::ModerationJob;
+use relay::moderation::run::{ACTOR, Handled};
 use relay::moderation::{ActionError, Label, ModerationAction, ModerationPolicy};
 use serde_json::json;
 
@@ -56,7 +56,7 @@ async fn spam_is_tagged_hidden_at_meta_and_audited_while_a_clean_comment_is_left
     assert_eq!(tagged["labels"], json!(["spam", "link"]));
     let text = serde_json::to_string(&audit).unwrap();
     assert!(!text.contains("grow-fast") && !text.contains(FAN), "{text}");
-    assert_eq!(w.handler.metrics().get("CommentsHidden"), 1);
+    assert_eq!(w.handler.moderator.metrics().get("CommentsHidden"), 1);
 }
 
 #[tokio::test]
@@ -67,8 +67,11 @@ async fn a_redelivered_job_counts_audits_and_hides_once() {
     assert_eq!(drained.failed, 0);
     let job = w.job(&spam, ModerationAction::Classify);
     // SQS delivers at least once: the same job three times, two of them at once.
-    let (a, b) = tokio::join!(w.handler.handle(&job), w.handler.handle(&job));
-    let c = w.handler.handle(&job).await;
+    let (a, b) = tokio::join!(
+        w.handler.moderator.handle(&job),
+        w.handler.moderator.handle(&job)
+    );
+    let c = w.handler.moderator.handle(&job).await;
     let outcomes: Vec<_> = [a, b, c].into_iter().filter_map(Result::ok).collect();
     assert!(!outcomes.is_empty());
     for outcome in &outcomes {
@@ -179,8 +182,8 @@ async fn a_persons_unhide_stands_and_actions_are_audited_with_who_asked() {
     assert_eq!(
         who,
         vec![
-            ("comment.tagged".to_owned(), moderation::ACTOR.to_owned()),
-            ("comment.hidden".to_owned(), moderation::ACTOR.to_owned()),
+            ("comment.tagged".to_owned(), ACTOR.to_owned()),
+            ("comment.hidden".to_owned(), ACTOR.to_owned()),
             ("comment.unhidden".to_owned(), by("ana")),
             ("comment.hidden".to_owned(), by("ana")),
         ],
@@ -327,7 +330,7 @@ async fn throttling_is_retried_and_hostile_jobs_lose_nothing() {
         record.body = body.map(str::to_owned);
         event.records.push(record);
     }
-    let response = w.handler.handle_batch(event).await;
+    let response = relay::lambda::sqs_batch(&w.handler, &event).await;
     assert_eq!(response.batch_item_failures.len(), 3);
 
     // A comment id of this tenant asked for under another tenant finds nothing.
@@ -336,7 +339,7 @@ async fn throttling_is_retried_and_hostile_jobs_lose_nothing() {
         ..w.job(&spam, ModerationAction::Delete { by: by("m") })
     };
     assert_eq!(
-        w.handler.handle(&foreign).await.unwrap(),
+        w.handler.moderator.handle(&foreign).await.unwrap(),
         Handled::Skipped("comment_not_stored")
     );
     assert_eq!(w.at_meta(&spam).await["deleted"], false);
@@ -377,9 +380,12 @@ async fn a_private_reply_meta_refused_is_sent_later_but_an_unknown_outcome_never
     )
     .await;
     let job = w.job(&first, private_reply("p-1"));
-    assert!(w.handler.handle(&job).await.is_err(), "retried through SQS");
+    assert!(
+        w.handler.moderator.handle(&job).await.is_err(),
+        "retried through SQS"
+    );
     assert_eq!(
-        w.handler.handle(&job).await.unwrap(),
+        w.handler.moderator.handle(&job).await.unwrap(),
         Handled::Done("private_reply")
     );
     assert_eq!(w.private_messages().await.len(), 1);

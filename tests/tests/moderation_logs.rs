@@ -9,9 +9,9 @@ mod common;
 mod moderation_support;
 
 use ai_support::sim_post;
-use moderation::Handled;
 use moderation_support::*;
 use relay::moderation::ModerationAction;
+use relay::moderation::run::Handled;
 use serde_json::json;
 
 #[tokio::test(flavor = "current_thread")]

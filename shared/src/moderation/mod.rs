@@ -1,4 +1,5 @@
-//! Comment moderation: the rules, as pure functions over plain values.
+//! Comment moderation: the rules, as pure functions over plain values, and the command
+//! that applies them.
 //!
 //! - [`label`]: the labels and statuses a comment's moderation state is told in;
 //! - [`policy`]: a tenant's moderation policy for one account (what counts, what is
@@ -6,16 +7,18 @@
 //! - [`classify`]: labels a comment (spam, links, blocked words, repeats) and decides
 //!   what the automatic pass does with it;
 //! - [`actions`]: the moderation actions a person or the API asks for (reply, hide,
-//!   unhide, delete, private reply) and Meta's rules that bound them.
+//!   unhide, delete, private reply) and Meta's rules that bound them;
+//! - [`run`]: the moderation command, one job against the comment store, Meta and the
+//!   audit trail, through small traits (the moderation function's queue handler calls it).
 //!
-//! The moderation function applies these against the store and the Graph API. Nothing
-//! here carries a comment's text into an error, a label or `Debug` output: labels and
+//! Nothing here carries a comment's text into an error, a label or `Debug` output: labels and
 //! signals are Relay's own vocabulary (and the tenant's blocked words), safe to log.
 
 pub mod actions;
 pub mod classify;
 pub mod label;
 pub mod policy;
+pub mod run;
 
 pub use actions::{ActionError, ModerationAction, private_reply_allowed};
 pub use classify::{CommentFacts, Verdict, classify, normalized_fingerprint};

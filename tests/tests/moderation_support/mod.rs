@@ -10,12 +10,13 @@ use std::sync::Arc;
 use crate::ai_support::{Ai, sim_post};
 use crate::common::{self, Pipeline};
 use aws_lambda_events::event::sqs::SqsEvent;
-use moderation::{Deps, Handled, Moderation, Settings};
+use moderation::{Moderation, Settings};
 use relay::events::EventBus;
 use relay::ids::{AccountId, CommentId, TenantId};
 use relay::inbox::{CommentStatus, StoredComment};
 use relay::jobs::ModerationJob;
 use relay::meta::GraphClient;
+use relay::moderation::run::{ACTOR, Handled, Moderator};
 use relay::moderation::{ModerationAction, ModerationPolicy};
 use relay::store::Listing;
 use relay::tokens::Tokens;
@@ -97,7 +98,7 @@ impl World {
         let handler = &self.handler;
         Dispatcher::new(self.p.aws.sqs(), self.p.aws.queues.moderation.clone())
             .drain(20, |event: SqsEvent| async move {
-                handler.handle_batch(event).await
+                relay::lambda::sqs_batch(handler, &event).await
             })
             .await
     }
@@ -113,6 +114,7 @@ impl World {
 
     pub async fn act(&self, comment: &str, action: ModerationAction) -> Handled {
         self.handler
+            .moderator
             .handle(&self.job(comment, action))
             .await
             .expect("the action is handled without a retry")
@@ -234,19 +236,17 @@ pub fn handler(p: &Pipeline, clock: &Arc<SimClock>) -> Moderation {
         graph.clone(),
         p.audit.clone(),
         EventBus::new(p.aws.eventbridge(), p.aws.event_bus.clone()),
-        moderation::ACTOR,
+        ACTOR,
     )
     .with_clock(clock.clone());
-    Moderation::new(
-        Deps {
-            store: p.store.clone(),
-            audit: p.audit.clone(),
-            graph,
-            tokens,
-            clock: clock.clone(),
-        },
-        Settings::default(),
-    )
+    let moderator = Moderator::new(
+        p.store.clone(),
+        graph,
+        p.audit.clone(),
+        tokens,
+        clock.clone(),
+    );
+    Moderation::new(moderator, Settings::default())
 }
 
 pub fn by(who: &str) -> String {
@@ -258,7 +258,7 @@ impl World {
         let handler = &self.handler;
         Dispatcher::new(self.p.aws.sqs(), self.p.aws.queues.moderation.clone())
             .drain(rounds, |event: SqsEvent| async move {
-                handler.handle_batch(event).await
+                relay::lambda::sqs_batch(handler, &event).await
             })
             .await
     }
