@@ -6,26 +6,16 @@
 //! (cargo-lambda gone, or the timeout passed), because the SQS wiring and the router
 //! react to them differently.
 
+use std::future::Future;
 use std::time::Duration;
 
+use relay_local_aws::lambda::Invoke;
+pub use relay_local_aws::lambda::Invoked;
 use serde_json::Value;
 
 /// Time a cold start may add to the function's own timeout: cargo checks the build and
 /// starts the binary, which reads its configuration and secrets.
 pub const COLD_START_ALLOWANCE: Duration = Duration::from_secs(30);
-
-/// What an invocation produced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Invoked {
-    /// The handler's result (JSON text).
-    Result(Vec<u8>),
-    /// The handler returned an error or the function could not start; the Lambda
-    /// error document (`errorType`, `errorMessage`).
-    FunctionError(String),
-    /// No answer: cargo-lambda is not reachable, the connection broke (the function
-    /// process was killed), or the timeout passed.
-    NoAnswer(String),
-}
 
 /// The invoke API of one `cargo lambda watch`. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -86,6 +76,19 @@ impl Lambda {
         )
         .await
         .is_ok_and(|connected| connected.is_ok())
+    }
+}
+
+/// The emulated event sources (the router, the SQS pollers) invoke through
+/// cargo-lambda, with a cold start allowed on top of the function's own timeout.
+impl Invoke for Lambda {
+    fn invoke(
+        &self,
+        function: &str,
+        event: &[u8],
+        timeout: Duration,
+    ) -> impl Future<Output = Invoked> + Send {
+        Lambda::invoke(self, function, event, timeout + COLD_START_ALLOWANCE)
     }
 }
 

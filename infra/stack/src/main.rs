@@ -18,7 +18,6 @@ mod demo;
 mod invoke;
 mod logs;
 mod procs;
-mod router;
 mod seed;
 mod settings;
 mod sqs;

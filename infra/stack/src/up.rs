@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use relay_local_aws::http_api::{self, HttpApi, Routes};
 use relay_local_aws::local_aws::REGION;
+use relay_local_aws::sqs_source::EventSourceMapping;
 use relay_local_aws::template::{FunctionSpec, Trigger};
 use relay_local_aws::{LocalAws, Template};
 use tokio::sync::{mpsc, watch};
@@ -21,7 +23,6 @@ use tokio::sync::{mpsc, watch};
 use crate::invoke::{Invoked, Lambda};
 use crate::logs::Logs;
 use crate::procs::{Children, Exited};
-use crate::router::{Router, Routes};
 use crate::settings::{FB_APP_ID, IG_APP_ID, PortSpec, Settings};
 use crate::state::{self, FunctionInfo, Pids, StackInfo};
 use crate::{cron, seed, sqs};
@@ -364,17 +365,17 @@ async fn start(
             var: crate::settings::API_PORT.var,
             what: crate::settings::API_PORT.what,
         })?;
-    let router = Arc::new(Router {
-        routes: routes.clone(),
-        lambda: lambda.clone(),
-        logs: logs.clone(),
-        authorized: Default::default(),
-    });
+    let router_log = logs.clone();
+    let router = Arc::new(HttpApi::new(
+        routes.clone(),
+        lambda.clone(),
+        Arc::new(move |line: &str| router_log.line("router", line)),
+    ));
     let mut stop = running.stop_tasks.subscribe();
     let router_logs = logs.clone();
     tokio::spawn(async move {
         tokio::select! {
-            result = crate::router::serve(listener, router) => {
+            result = http_api::serve(listener, router) => {
                 if let Err(e) = result {
                     router_logs.line("router", &format!("stopped: {e}"));
                 }
@@ -385,7 +386,7 @@ async fn start(
     for route in routes.iter() {
         logs.line(
             "router",
-            &format!("{api_url} {} -> {}", route.route_key, route.binary),
+            &format!("{api_url} {} -> {}", route.route_key, route.function),
         );
     }
 
@@ -442,16 +443,14 @@ async fn start(
                     };
                     let mapping = sqs::Mapping {
                         queue_logical_id: mapping.queue.clone(),
-                        queue_url: url.to_owned(),
-                        queue_arn: arn.to_owned(),
                         binary: f.binary.clone(),
-                        batch_size: usize::try_from(mapping.batch_size).unwrap_or(10),
-                        batching_window: Duration::from_secs(u64::from(
-                            mapping.batching_window_seconds,
-                        )),
-                        report_failures: mapping.report_batch_item_failures,
                         function_timeout: Duration::from_secs(u64::from(f.timeout_seconds)),
-                        retry_after: Duration::from_secs(u64::from(settings.retry_seconds)),
+                        source: EventSourceMapping::of(
+                            mapping,
+                            url,
+                            arn,
+                            Duration::from_secs(u64::from(settings.retry_seconds)),
+                        ),
                     };
                     tokio::spawn(sqs::run(
                         mapping,
@@ -544,7 +543,7 @@ async fn start(
     let routed = |path: &str, method: &str| {
         routes
             .find(method, path)
-            .filter(|(route, _)| route.binary == "oauth")
+            .filter(|(route, _)| route.function == "oauth")
             .map(|_| format!("{api_url}{path}"))
     };
     let info = StackInfo {

@@ -1,8 +1,10 @@
 //! The local API Gateway: an HTTP server on 127.0.0.1 that serves the HTTP API routes of
 //! template.yaml. Each request is matched to a route as API Gateway matches HTTP API
 //! routes (the most specific path wins, a method beats `ANY`, `$default` catches the
-//! rest), turned into an API Gateway HTTP API event (payload format 2.0) and invoked
-//! through cargo-lambda; the function's answer becomes the HTTP response.
+//! rest), checked by the route's Lambda authorizer if it has one, turned into an API
+//! Gateway HTTP API event (payload format 2.0) and handed to the function (an
+//! [`Invoke`]: cargo-lambda in the local stack, a handler in process in the tests); the
+//! function's answer, read as payload format 2.0, becomes the HTTP response.
 //!
 //! What API Gateway answers itself is answered here the same way: no route 404, a
 //! failed function 500 `Internal Server Error`, no answer within the integration
@@ -17,16 +19,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use relay_local_aws::template::{FunctionSpec, HttpRoute, LambdaAuthorizer, Trigger};
 use serde_json::{Value, json};
 
-use crate::invoke::{Invoked, Lambda};
-use crate::logs::Logs;
+use crate::lambda::{Invoke, Invoked};
+use crate::local_aws::{ACCOUNT_ID, REGION};
+use crate::template::{FunctionSpec, HttpRoute, LambdaAuthorizer, Trigger};
 
 /// API Gateway's payload limit.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 /// API Gateway's longest integration timeout for HTTP APIs.
 const MAX_INTEGRATION: Duration = Duration::from_secs(30);
+/// API Gateway's timeout for a Lambda authorizer.
+const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -42,9 +46,11 @@ pub struct Route {
     method: Option<String>,
     /// None for `$default`.
     segments: Option<Vec<Segment>>,
-    pub binary: String,
+    /// The function behind the route, by the name its [`Invoke`] knows it under (the
+    /// workspace binary).
+    pub function: String,
     pub timeout: Duration,
-    /// The route's Lambda authorizer and the binary that runs it.
+    /// The route's Lambda authorizer and the function that runs it.
     pub authorizer: Option<(LambdaAuthorizer, String)>,
 }
 
@@ -68,6 +74,18 @@ impl Routes {
             }
         }
         Routes(routes)
+    }
+
+    /// One `$default` route to `function`, which then gets every request.
+    pub fn catch_all(function: impl Into<String>) -> Routes {
+        Routes(vec![Route {
+            route_key: "$default".into(),
+            method: None,
+            segments: None,
+            function: function.into(),
+            timeout: MAX_INTEGRATION,
+            authorizer: None,
+        }])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
@@ -108,7 +126,7 @@ impl Route {
             route_key: route.route_key(),
             method: route.method.clone(),
             segments,
-            binary: f.binary.clone(),
+            function: f.binary.clone(),
             timeout: Duration::from_secs(u64::from(f.timeout_seconds)).min(MAX_INTEGRATION),
             authorizer: None,
         }
@@ -183,7 +201,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// An incoming request, as the router saw it.
+/// An incoming request, as the API saw it.
 pub struct Incoming<'a> {
     pub method: &'a str,
     pub path: &'a str,
@@ -265,7 +283,7 @@ pub fn event(
         "rawQueryString": request.query,
         "headers": headers,
         "requestContext": {
-            "accountId": relay_local_aws::local_aws::ACCOUNT_ID,
+            "accountId": ACCOUNT_ID,
             "apiId": "local",
             "domainName": host,
             "domainPrefix": host.split('.').next().unwrap_or("local"),
@@ -389,14 +407,17 @@ pub fn answer(result: &[u8]) -> Answer {
     }
 }
 
-/// What the router needs while serving.
-pub struct Router {
+/// Where the API writes a line about each request and each failed function.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// An HTTP API: its routes and the functions behind them.
+pub struct HttpApi<F> {
     pub routes: Routes,
-    pub lambda: Lambda,
-    pub logs: Logs,
+    pub functions: F,
+    pub log: Log,
     /// Authorizer answers by authorizer and identity, until they expire (API Gateway
     /// caches allow and deny alike for `ReauthorizeEvery`).
-    pub authorized: AuthCache,
+    authorized: AuthCache,
 }
 
 /// An authorizer's answer for one identity: until when it holds, and the context if
@@ -405,7 +426,7 @@ type CachedAnswer = (Instant, Option<Value>);
 
 /// Cached authorizer answers by (authorizer, identity).
 #[derive(Default)]
-pub struct AuthCache(std::sync::Mutex<std::collections::HashMap<(String, String), CachedAnswer>>);
+struct AuthCache(std::sync::Mutex<std::collections::HashMap<(String, String), CachedAnswer>>);
 
 /// What an authorizer decided for a request.
 enum Authorized {
@@ -415,7 +436,16 @@ enum Authorized {
     Refuse(Answer),
 }
 
-impl Router {
+impl<F: Invoke> HttpApi<F> {
+    pub fn new(routes: Routes, functions: F, log: Log) -> HttpApi<F> {
+        HttpApi {
+            routes,
+            functions,
+            log,
+            authorized: AuthCache::default(),
+        }
+    }
+
     /// Run the route's authorizer as API Gateway does: a request without every identity
     /// header is 401 without a call; `isAuthorized: false` is 403; an authorizer that
     /// fails or answers nonsense is 500; answers are cached per identity for the TTL.
@@ -448,8 +478,7 @@ impl Router {
                     map.insert("type".into(), json!("REQUEST"));
                     map.insert("identitySource".into(), json!(identity));
                     let route_arn = format!(
-                        "arn:aws:execute-api:us-east-1:{}:local/$default/{}",
-                        relay_local_aws::local_aws::ACCOUNT_ID,
+                        "arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:local/$default/{}",
                         event["routeKey"]
                             .as_str()
                             .unwrap_or("")
@@ -459,26 +488,17 @@ impl Router {
                 }
                 let body = serde_json::to_vec(&request).expect("a JSON value always serialises");
                 let answer = match self
-                    .lambda
-                    .invoke(
-                        binary,
-                        &body,
-                        MAX_INTEGRATION.min(Duration::from_secs(10))
-                            + crate::invoke::COLD_START_ALLOWANCE,
-                    )
+                    .functions
+                    .invoke(binary, &body, AUTHORIZER_TIMEOUT)
                     .await
                 {
                     Invoked::Result(result) => serde_json::from_slice::<Value>(&result).ok(),
                     Invoked::FunctionError(e) => {
-                        self.logs
-                            .line("router", &format!("authorizer {binary} failed: {e}"));
+                        (self.log)(&format!("authorizer {binary} failed: {e}"));
                         None
                     }
                     Invoked::NoAnswer(e) => {
-                        self.logs.line(
-                            "router",
-                            &format!("authorizer {binary} did not answer: {e}"),
-                        );
+                        (self.log)(&format!("authorizer {binary} did not answer: {e}"));
                         None
                     }
                 };
@@ -519,9 +539,12 @@ impl Router {
     }
 }
 
-/// Serves the routes on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, router: Arc<Router>) -> std::io::Result<()> {
-    let app = axum::Router::new().fallback(handle).with_state(router);
+/// Serves the API on `listener` until the task is dropped.
+pub async fn serve<F: Invoke + 'static>(
+    listener: tokio::net::TcpListener,
+    api: Arc<HttpApi<F>>,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().fallback(handle::<F>).with_state(api);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -529,8 +552,8 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Arc<Router>) -> st
     .await
 }
 
-async fn handle(
-    State(router): State<Arc<Router>>,
+async fn handle<F: Invoke>(
+    State(api): State<Arc<HttpApi<F>>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     request: Request<Body>,
 ) -> Response<Body> {
@@ -541,7 +564,7 @@ async fn handle(
     let query = parts.uri.query().unwrap_or("").to_owned();
     let (answer, target) = match axum::body::to_bytes(body, MAX_BODY).await {
         Err(_) => (Answer::message(413, "Request Entity Too Large"), None),
-        Ok(body) => match router.routes.find(&method, &path) {
+        Ok(body) => match api.routes.find(&method, &path) {
             None => (Answer::message(404, "Not Found"), None),
             Some((route, params)) => {
                 let incoming = Incoming {
@@ -563,7 +586,7 @@ async fn handle(
                 let mut event = event;
                 let authorized = match &route.authorizer {
                     None => Authorized::Allow(Value::Null),
-                    Some((auth, binary)) => router.authorize(auth, binary, &event).await,
+                    Some((auth, function)) => api.authorize(auth, function, &event).await,
                 };
                 let answer = match authorized {
                     Authorized::Refuse(answer) => answer,
@@ -571,22 +594,19 @@ async fn handle(
                         if !context.is_null() {
                             event["requestContext"]["authorizer"] = json!({ "lambda": context });
                         }
-                        call(&router, route, &event).await
+                        call(&api, route, &event).await
                     }
                 };
-                (answer, Some(route.binary.clone()))
+                (answer, Some(route.function.clone()))
             }
         },
     };
-    router.logs.line(
-        "router",
-        &format!(
-            "{method} {path} -> {} {} ({} ms)",
-            target.as_deref().unwrap_or("-"),
-            answer.status,
-            started.elapsed().as_millis()
-        ),
-    );
+    (api.log)(&format!(
+        "{method} {path} -> {} {} ({} ms)",
+        target.as_deref().unwrap_or("-"),
+        answer.status,
+        started.elapsed().as_millis()
+    ));
     let mut response = Response::builder()
         .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (name, value) in &answer.headers {
@@ -608,25 +628,22 @@ async fn handle(
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-async fn call(router: &Router, route: &Route, event: &Value) -> Answer {
+async fn call<F: Invoke>(api: &HttpApi<F>, route: &Route, event: &Value) -> Answer {
     let body = serde_json::to_vec(event).expect("a JSON value always serialises");
-    // The integration timeout covers the function's run; a cold start (cargo checking
-    // the build, the binary starting) is allowed on top, as Lambda does not count it
-    // against an HTTP client either when the function is warm.
-    let timeout = route.timeout + crate::invoke::COLD_START_ALLOWANCE;
-    match router.lambda.invoke(&route.binary, &body, timeout).await {
+    // The integration timeout covers the function's run (the invoker may allow for a
+    // cold start on top).
+    match api
+        .functions
+        .invoke(&route.function, &body, route.timeout)
+        .await
+    {
         Invoked::Result(result) => answer(&result),
         Invoked::FunctionError(error) => {
-            router
-                .logs
-                .line("router", &format!("{} failed: {error}", route.binary));
+            (api.log)(&format!("{} failed: {error}", route.function));
             Answer::message(500, "Internal Server Error")
         }
         Invoked::NoAnswer(reason) => {
-            router.logs.line(
-                "router",
-                &format!("{} did not answer: {reason}", route.binary),
-            );
+            (api.log)(&format!("{} did not answer: {reason}", route.function));
             Answer::message(503, "Service Unavailable")
         }
     }
@@ -635,7 +652,7 @@ async fn call(router: &Router, route: &Route, event: &Value) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_local_aws::Template;
+    use crate::Template;
 
     const TEMPLATE: &str = r#"
 Resources:
@@ -715,7 +732,7 @@ Resources:
         let routes = Routes::from_functions(&functions);
         assert!(routes.find("GET", "/nothing").is_none());
         let (route, _) = routes.find("GET", "/webhooks/meta").unwrap();
-        assert_eq!(route.binary, "hook");
+        assert_eq!(route.function, "hook");
         assert_eq!(route.timeout, Duration::from_secs(10));
     }
 
