@@ -3,12 +3,15 @@
 //!
 //! Pure: no clock is read here; callers pass "now". Guarantees: an expression EventBridge
 //! would refuse is refused (wrong unit plurality, both day fields set, values out of
-//! range), and the few cron features the local scheduler does not implement (`L`, `W`,
-//! `#`) are refused by name instead of being misread.
+//! range, named by field), and the cron features the local scheduler does not take
+//! (`L`, `W`, `#`, croner's own `+`) are refused by name instead of being misread.
+//! `cron(...)` is evaluated by croner, adapted to EventBridge's six fields (see
+//! [`Cron`]); `rate(...)` and `at(...)` are simple enough to compute here.
 
 use std::fmt;
 
-use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
+use croner::parser::{CronParser, Seconds, Year};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// Why an expression was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,18 +51,17 @@ impl fmt::Display for ScheduleExpression {
     }
 }
 
-/// The fields of a cron expression, each as the set of values it allows.
+/// A `cron(...)` expression, evaluated by croner.
+///
+/// EventBridge writes six fields, `minutes hours day-of-month month day-of-week year`,
+/// numbers days of the week 1 (Sunday) to 7 (Saturday) as Quartz does, and allows a
+/// start with a step (`0/15`); croner reads that as the seven-field Quartz form once a
+/// seconds field of `0` is put in front.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
     text: String,
-    minutes: Vec<u8>,
-    hours: Vec<u8>,
-    /// `None` is `?`.
-    days_of_month: Option<Vec<u8>>,
-    months: Vec<u8>,
-    /// 1 = Sunday ... 7 = Saturday, as EventBridge numbers them; `None` is `?`.
-    days_of_week: Option<Vec<u8>>,
-    years: Vec<u16>,
+    /// Boxed: croner's bit fields are large, and expressions travel by value in specs.
+    schedule: Box<croner::Cron>,
 }
 
 impl ScheduleExpression {
@@ -142,10 +144,25 @@ fn parse_rate(text: &str, body: &str) -> Result<ScheduleExpression, ScheduleErro
     })
 }
 
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+/// The fields of EventBridge's form, with the values each allows, for error messages.
+const FIELDS: [(&str, u16, u16); 6] = [
+    ("minutes", 0, 59),
+    ("hours", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 1, 7),
+    ("year", 1970, 2199),
 ];
-const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// croner set up for EventBridge's fields (see [`Cron`]).
+fn eventbridge_parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Required)
+        .alternative_weekdays(true)
+        .sloppy_ranges(true)
+        .build()
+}
 
 impl Cron {
     fn parse(text: &str, body: &str) -> Result<Self, ScheduleError> {
@@ -154,139 +171,81 @@ impl Cron {
             reason,
         };
         let fields: Vec<&str> = body.split_whitespace().collect();
-        let [minutes, hours, dom, month, dow, year] = fields[..] else {
+        let [_, _, dom, _, dow, _] = fields[..] else {
             return Err(fail(format!(
                 "expected 6 fields (minutes hours day-of-month month day-of-week year), got {}",
                 fields.len()
             )));
         };
         for (name, field) in [("day-of-month", dom), ("day-of-week", dow)] {
-            if let Some(c) = field.chars().find(|c| matches!(c, 'L' | 'W' | '#')) {
+            if let Some(c) = field.chars().find(|c| matches!(c, 'L' | 'W' | '#' | '+')) {
                 return Err(fail(format!(
                     "{name} uses {c}, which the local scheduler does not implement"
                 )));
             }
         }
-        let day_of_month = match dom {
-            "?" => None,
-            f => Some(field(f, 1, 31, &[]).map_err(|r| fail(format!("day-of-month: {r}")))?),
-        };
-        let day_of_week = match dow {
-            "?" => None,
-            f => Some(field(f, 1, 7, &WEEKDAYS).map_err(|r| fail(format!("day-of-week: {r}")))?),
-        };
         // EventBridge: exactly one of the two day fields is "?".
-        if day_of_month.is_some() == day_of_week.is_some() {
+        if (dom == "?") == (dow == "?") {
             return Err(fail(
                 "exactly one of day-of-month and day-of-week must be ?".into(),
             ));
         }
+        let parser = eventbridge_parser();
+        // croner's errors do not say which field is wrong: name the first field that
+        // fails alone (the others wildcards), with the values EventBridge allows there.
+        for (i, (&field, (name, min, max))) in fields.iter().zip(FIELDS).enumerate() {
+            let alone: Vec<&str> = (0..6).map(|j| if j == i { field } else { "*" }).collect();
+            let detail = match parser.parse(&format!("0 {}", alone.join(" "))) {
+                Ok(cron) if i == 5 && !field.starts_with('*') => {
+                    match years_outside(&cron, min, max) {
+                        Some(year) => format!("{field:?} allows {year}, outside {min}-{max}"),
+                        None => continue,
+                    }
+                }
+                Ok(_) => continue,
+                Err(e) if e.to_string().contains("out of bounds") => {
+                    let backwards = if field.contains('-') {
+                        " or runs backwards"
+                    } else {
+                        ""
+                    };
+                    format!("{field:?} is outside {min}-{max}{backwards}")
+                }
+                Err(e) => format!("{field:?}: {e}"),
+            };
+            return Err(fail(format!("{name}: {detail}")));
+        }
+        let schedule = parser
+            .parse(&format!("0 {body}"))
+            .map_err(|e| fail(e.to_string()))?;
         Ok(Cron {
             text: text.to_owned(),
-            minutes: field(minutes, 0, 59, &[]).map_err(|r| fail(format!("minutes: {r}")))?,
-            hours: field(hours, 0, 23, &[]).map_err(|r| fail(format!("hours: {r}")))?,
-            days_of_month: day_of_month,
-            months: field(month, 1, 12, &MONTHS).map_err(|r| fail(format!("month: {r}")))?,
-            days_of_week: day_of_week,
-            years: field(year, 1970, 2199, &[])
-                .map_err(|r| fail(format!("year: {r}")))?
-                .into_iter()
-                .collect(),
+            schedule: Box::new(schedule),
         })
     }
 
-    fn day_matches(&self, date: Date) -> bool {
-        let year_ok = u16::try_from(date.year()).is_ok_and(|y| self.years.contains(&y));
-        let month_ok = self.months.contains(&u8::from(date.month()));
-        let dom_ok = self
-            .days_of_month
-            .as_ref()
-            .is_none_or(|days| days.contains(&date.day()));
-        let dow_ok = self.days_of_week.as_ref().is_none_or(|days| {
-            let sunday_is_one = date.weekday().number_days_from_sunday() + 1;
-            days.contains(&sunday_is_one)
-        });
-        year_ok && month_ok && dom_ok && dow_ok
-    }
-
-    /// The first matching minute strictly after `after` (searching up to the last year
-    /// the expression allows).
+    /// The first matching minute strictly after `after`.
     pub fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
-        let after = after.to_offset(time::UtcOffset::UTC);
-        let last_year = i32::from(*self.years.iter().max()?);
-        let mut date = after.date();
-        while date.year() <= last_year {
-            if self.day_matches(date) {
-                for &hour in &self.hours {
-                    for &minute in &self.minutes {
-                        let at =
-                            PrimitiveDateTime::new(date, Time::from_hms(hour, minute, 0).ok()?)
-                                .assume_utc();
-                        if at > after {
-                            return Some(at);
-                        }
-                    }
-                }
-            }
-            date = date.next_day()?;
-        }
-        None
+        let after = jiff::Timestamp::from_second(after.unix_timestamp())
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC);
+        // No match before croner's search limit (a year long past, say) is no next run.
+        let next = self.schedule.find_next_occurrence(&after, false).ok()?;
+        OffsetDateTime::from_unix_timestamp(next.timestamp().as_second()).ok()
     }
 }
 
-/// The sorted values a cron field allows: `*`, `N`, `A-B`, `X/STEP`, lists of those, and
-/// names (`JAN`, `MON`) where `names` gives them (index 0 is `min`).
-fn field<T>(text: &str, min: u16, max: u16, names: &[&str]) -> Result<Vec<T>, String>
-where
-    T: TryFrom<u16> + Ord + Copy,
-{
-    let value = |part: &str| -> Result<u16, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(part)) {
-            return Ok(min + u16::try_from(i).expect("name lists are short"));
-        }
-        let v: u16 = part
-            .parse()
-            .map_err(|_| format!("{part:?} is not a number"))?;
-        if !(min..=max).contains(&v) {
-            return Err(format!("{v} is outside {min}-{max}"));
-        }
-        Ok(v)
-    };
-    let mut out: Vec<u16> = Vec::new();
-    for item in text.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((range, step)) => {
-                let step: u16 = step
-                    .parse()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("step {step:?} must be a positive number"))?;
-                (range, step)
-            }
-            None => (item, 1),
-        };
-        let (start, end) = match range {
-            "*" => (min, max),
-            r => match r.split_once('-') {
-                Some((a, b)) => (value(a)?, value(b)?),
-                // "5/15" means from 5 to the end in steps of 15.
-                None if item.contains('/') => (value(r)?, max),
-                None => {
-                    let v = value(r)?;
-                    (v, v)
-                }
-            },
-        };
-        if start > end {
-            return Err(format!("range {range} runs backwards"));
-        }
-        out.extend((start..=end).step_by(usize::from(step)));
+/// A year that `cron`'s year field allows outside `min..=max` (croner knows years 1
+/// to 5000, EventBridge only 1970 to 2199).
+fn years_outside(cron: &croner::Cron, min: u16, max: u16) -> Option<u16> {
+    let start = jiff::civil::date(1, 1, 1).at(0, 0, 0, 0);
+    let first = cron.find_next_occurrence(&start, true).ok()?;
+    if first.year() < i16::try_from(min).ok()? {
+        return u16::try_from(first.year()).ok();
     }
-    out.sort_unstable();
-    out.dedup();
-    out.into_iter()
-        .map(|v| T::try_from(v).map_err(|_| format!("{v} is out of range")))
-        .collect()
+    let after = jiff::civil::date(i16::try_from(max).ok()?, 12, 31).at(23, 59, 59, 0);
+    let later = cron.find_next_occurrence(&after, false).ok()?;
+    u16::try_from(later.year()).ok()
 }
 
 #[cfg(test)]
@@ -403,10 +362,82 @@ mod tests {
 
     #[test]
     fn months_are_numbered_from_one() {
-        let cron = match ScheduleExpression::parse("cron(0 0 1 DEC ? *)").unwrap() {
-            ScheduleExpression::Cron(c) => c,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(cron.months, vec![u8::from(time::Month::December)]);
+        let after = datetime!(2026-11-21 10:07:30 UTC);
+        assert_eq!(
+            next("cron(0 0 1 DEC ? *)", after),
+            Some(datetime!(2026-12-01 00:00:00 UTC))
+        );
+        assert_eq!(
+            next("cron(0 0 1 12 ? *)", after),
+            Some(datetime!(2026-12-01 00:00:00 UTC))
+        );
+    }
+
+    #[test]
+    fn weekdays_run_from_sunday_one_to_saturday_seven() {
+        let saturday = datetime!(2026-11-21 10:07:30 UTC);
+        assert_eq!(
+            next("cron(0 12 ? * 1 *)", saturday),
+            Some(datetime!(2026-11-22 12:00:00 UTC)),
+            "1 is Sunday"
+        );
+        assert_eq!(
+            next("cron(0 12 ? * 7 *)", saturday),
+            Some(datetime!(2026-11-21 12:00:00 UTC)),
+            "7 is Saturday"
+        );
+        assert_eq!(
+            next("cron(0 12 ? * sun *)", saturday),
+            Some(datetime!(2026-11-22 12:00:00 UTC)),
+            "names in any case"
+        );
+    }
+
+    #[test]
+    fn stepped_ranges_short_months_and_minute_boundaries() {
+        let after = datetime!(2026-11-21 10:07:30 UTC);
+        assert_eq!(
+            next("cron(0 8-17/3 * * ? *)", after),
+            Some(datetime!(2026-11-21 11:00:00 UTC))
+        );
+        // November has no 31st: the next one is in December.
+        assert_eq!(
+            next("cron(0 0 31 * ? *)", after),
+            Some(datetime!(2026-12-31 00:00:00 UTC))
+        );
+        // Strictly after: a run at the very minute is the next one's predecessor.
+        assert_eq!(
+            next("cron(* * * * ? *)", datetime!(2026-11-21 10:15:00 UTC)),
+            Some(datetime!(2026-11-21 10:16:00 UTC))
+        );
+        assert_eq!(
+            next("cron(* * * * ? *)", datetime!(2026-11-21 10:15:00.5 UTC)),
+            Some(datetime!(2026-11-21 10:16:00 UTC))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_and_what_eventbridge_allows() {
+        for (bad, why) in [
+            ("cron(0 24 * * ? *)", "hours: \"24\" is outside 0-23"),
+            ("cron(0 3 32 * ? *)", "day-of-month: \"32\" is outside 1-31"),
+            ("cron(0 3 ? 13 ? *)", "exactly one"),
+            ("cron(0 3 1 13 ? *)", "month: \"13\" is outside 1-12"),
+            (
+                "cron(0 3 1 1 ? 2300)",
+                "year: \"2300\" allows 2300, outside 1970-2199",
+            ),
+            (
+                "cron(0 3 1 1 ? 1900-1980)",
+                "year: \"1900-1980\" allows 1900, outside 1970-2199",
+            ),
+            ("cron(0 3 ? * +MON *)", "does not implement"),
+            ("cron(0 3 ? * 15W *)", "does not implement"),
+            ("cron(x 3 * * ? *)", "minutes: \"x\""),
+        ] {
+            let err = ScheduleExpression::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert!(ScheduleExpression::parse("cron(0 3 1 1 ? 1970-2199)").is_ok());
     }
 }
