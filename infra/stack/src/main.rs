@@ -27,51 +27,42 @@ mod up;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use settings::Settings;
 use state::{Pids, StackInfo};
 
-const USAGE: &str = "usage: relay-stack up [--detach] [--no-demo] | down | status | demo";
+/// Relay on a workstation: moto as AWS, the Meta simulator, every function under
+/// cargo-lambda, wired as template.yaml says.
+#[derive(Debug, Parser)]
+#[command(name = "relay-stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Subcommand)]
 enum Command {
-    Up { detach: bool, no_demo: bool },
+    /// Start the stack (in the foreground, Ctrl-C stops everything).
+    Up {
+        /// Run in the background and return once it is ready.
+        #[arg(short, long)]
+        detach: bool,
+        /// Do not seed the demo tenant.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Stop a stack started with --detach.
     Down,
+    /// What is running and where.
     Status,
+    /// Walk the main journeys against the running stack.
     Demo,
 }
 
-fn parse(args: &[String]) -> Result<Command, String> {
-    let (first, rest) = args.split_first().ok_or(USAGE)?;
-    let flags: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let only = |allowed: &[&str]| match flags.iter().find(|f| !allowed.contains(f)) {
-        Some(bad) => Err(format!("unknown option {bad}\n{USAGE}")),
-        None => Ok(()),
-    };
-    match first.as_str() {
-        "up" => {
-            only(&["--detach", "-d", "--no-demo"])?;
-            Ok(Command::Up {
-                detach: flags.iter().any(|f| matches!(*f, "--detach" | "-d")),
-                no_demo: flags.contains(&"--no-demo"),
-            })
-        }
-        "down" => only(&[]).map(|()| Command::Down),
-        "status" => only(&[]).map(|()| Command::Status),
-        "demo" => only(&[]).map(|()| Command::Demo),
-        "-h" | "--help" | "help" => Err(USAGE.into()),
-        other => Err(format!("unknown command {other}\n{USAGE}")),
-    }
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match parse(&args) {
-        Ok(command) => command,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    // clap prints help (exit 0) or what is wrong with the command line (exit 2, a
+    // refusal to start).
+    let command = Cli::parse().command;
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -307,31 +298,38 @@ fn print_status(info: &StackInfo, settings: &Settings) {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    /// The command `list` (without the program name) asks for.
+    fn parse(list: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once(&"relay-stack").chain(list)).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn commands_and_flags() {
         assert_eq!(
-            parse(&args(&["up"])).unwrap(),
+            parse(&["up"]).unwrap(),
             Command::Up {
                 detach: false,
                 no_demo: false
             }
         );
         assert_eq!(
-            parse(&args(&["up", "--detach", "--no-demo"])).unwrap(),
+            parse(&["up", "--detach", "--no-demo"]).unwrap(),
             Command::Up {
                 detach: true,
                 no_demo: true
             }
         );
-        assert_eq!(parse(&args(&["down"])).unwrap(), Command::Down);
-        assert_eq!(parse(&args(&["demo"])).unwrap(), Command::Demo);
-        assert!(parse(&args(&["up", "--bogus"])).is_err());
-        assert!(parse(&args(&["down", "--detach"])).is_err());
-        assert!(parse(&args(&[])).is_err());
-        assert!(parse(&args(&["start"])).is_err());
+        assert_eq!(parse(&["down"]).unwrap(), Command::Down);
+        assert_eq!(parse(&["demo"]).unwrap(), Command::Demo);
+        assert!(parse(&["up", "--bogus"]).is_err());
+        assert!(parse(&["down", "--detach"]).is_err());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["start"]).is_err());
     }
 }

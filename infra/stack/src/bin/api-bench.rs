@@ -17,16 +17,22 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// What to measure.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Latency samples per route.
+    #[arg(long, default_value_t = 300)]
+    calls: usize,
+    /// Calls a second (below the tenant's rate limit, 20/s in the template).
+    #[arg(long, default_value_t = 15)]
+    rate: usize,
+    /// Cold starts measured per binary (the median is reported).
+    #[arg(long, default_value_t = 15)]
+    starts: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -48,10 +54,11 @@ fn root() -> PathBuf {
 
 #[tokio::main]
 async fn main() {
-    let calls = arg("--calls", 300);
+    let args = Args::parse();
+    let calls = args.calls;
     // Below the tenant's rate limit (20/s in the template), so every call is served.
-    let rate = arg("--rate", 15).max(1);
-    let starts = arg("--starts", 15);
+    let rate = args.rate.max(1);
+    let starts = args.starts;
     let dir = std::env::var("RELAY_STACK_DIR").unwrap_or_else(|_| ".local".into());
     let path = root().join(&dir).join("stack.json");
     let info: Value = serde_json::from_str(

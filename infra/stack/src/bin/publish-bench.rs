@@ -15,15 +15,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde_json::{Value, json};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// What to measure.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Posts to schedule.
+    #[arg(long, default_value_t = 30)]
+    posts: usize,
+    /// Minutes ahead the posts are spread over.
+    #[arg(long, default_value_t = 3)]
+    minutes: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -83,8 +86,9 @@ fn content(i: usize, files: &str) -> (&'static str, Value) {
 
 #[tokio::main]
 async fn main() {
-    let posts = arg("--posts", 30).max(1);
-    let minutes = arg("--minutes", 3).max(1);
+    let args = Args::parse();
+    let posts = args.posts.max(1);
+    let minutes = args.minutes.max(1);
     let dir = std::env::var("RELAY_STACK_DIR").unwrap_or_else(|_| ".local".into());
     let path = root().join(&dir).join("stack.json");
     let info: Value = serde_json::from_str(
