@@ -24,7 +24,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, info_span, warn};
 
-use crate::config::{Config, Secrets, Vars};
+use crate::clients::Clients;
+use crate::config::{Config, ConfigError, Secrets, Vars};
 use crate::telemetry::{self, Metrics};
 
 /// What a function reads once per instance, before its first event.
@@ -48,6 +49,12 @@ impl ColdStart {
             secrets,
             vars: Vars::from_process(),
         })
+    }
+
+    /// The clients (store, audit trail, Graph, bus, tokens) from this configuration;
+    /// `actor` names the function in audit records.
+    pub fn clients(&self, actor: &str) -> Result<Clients, ConfigError> {
+        Clients::from_config(&self.config, &self.secrets, &self.sdk, actor)
     }
 
     /// The same without the secrets, for a function that holds none (and has no right to

@@ -16,13 +16,13 @@ use ai_support::sim_post;
 use api_support::{Answer, World};
 use aws_lambda_events::event::sqs::SqsEvent;
 use relay::access::Role;
+use relay::accounts::Tokens;
 use relay::ids::{AccountId, TenantId};
 use relay::insights::Syncer;
 use relay::insights::sync::Settings;
 use relay::meta::GraphClient;
 use relay::publishing::{MediaItem, MediaKind, Post, PostContent, PostStatus};
 use relay::store::accounts::{Account, AccountStatus, Channel, LoginKind, Tenant};
-use relay::tokens::Tokens;
 use relay_tests::pipeline::Dispatcher;
 use serde_json::{Value, json};
 

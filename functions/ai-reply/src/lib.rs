@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use relay::accounts::Tokens;
 use relay::ai::{Drafter, LlmConfig, OpenAiCompatible};
 use relay::clock::SystemClock;
 use relay::config::{ConfigError, Secrets, Vars};
@@ -152,18 +151,17 @@ impl AiReply {
         let drafter = drafter(llm_config(&cold.vars, &cold.secrets)?)?;
         // Opened data keys are cached briefly, so a busy account does not cost a KMS call
         // per reply.
-        let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?
-            .with_key_cache(CacheLimits::default());
+        let clients = cold.clients(ACTOR)?;
         let requeue = cold.config.queues.replies.clone().map(|queue_url| Requeue {
             sqs: aws_sdk_sqs::Client::new(&cold.sdk),
             queue_url,
         });
         let adapters = Adapters {
-            store: tokens.store().clone(),
-            audit: tokens.audit().clone(),
-            bus: tokens.events().clone(),
-            graph: tokens.graph().clone(),
-            tokens,
+            store: clients.store,
+            audit: clients.audit,
+            bus: clients.bus,
+            graph: clients.graph,
+            tokens: clients.tokens.with_key_cache(CacheLimits::default()),
             drafter,
             clock: Arc::new(SystemClock),
             requeue,

@@ -25,13 +25,13 @@ use std::sync::Arc;
 use axum::Router;
 use relay::access::RateLimit;
 use relay::audit::AuditTrail;
+use relay::clients::Clients;
 use relay::clock::{Clock, SystemClock};
 use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
 use relay::jobs::JobQueue;
 use relay::onboarding::OnboardingLinks;
 use relay::replies::Replies;
 use relay::store::Store;
-use relay::tokens::Tokens;
 
 use crate::media::MediaProbe;
 
@@ -113,7 +113,7 @@ impl App {
         let uploads = relay::media::MediaBucket::from_vars(&vars, sdk);
         let syncing = relay::insights::sync::Settings::from_vars(&vars);
         vars.finish()?;
-        let tokens = Tokens::from_config(config, secrets, sdk, ACTOR)?;
+        let clients = Clients::from_config(config, secrets, sdk, ACTOR)?;
         let missing = |var: &str| {
             ConfigError(vec![ConfigProblem::Missing {
                 var: var.to_owned(),
@@ -134,18 +134,18 @@ impl App {
             .sync
             .clone()
             .ok_or_else(|| missing("RELAY_SYNC_QUEUE_URL"))?;
-        let base = relay::tokens::public_base_url(&vars)
-            .ok_or_else(|| missing(relay::tokens::PUBLIC_BASE_URL))?;
+        let base = relay::accounts::env::public_base_url(&vars)
+            .ok_or_else(|| missing(relay::accounts::env::PUBLIC_BASE_URL))?;
         let links = OnboardingLinks::new(&secrets.oauth_state_key, base);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
-            store: tokens.store().clone(),
-            audit: tokens.audit().clone(),
+            store: clients.store.clone(),
+            audit: clients.audit.clone(),
             replies: Replies {
-                store: tokens.store().clone(),
-                audit: tokens.audit().clone(),
-                graph: tokens.graph().clone(),
-                tokens: tokens.clone(),
+                store: clients.store,
+                audit: clients.audit,
+                graph: clients.graph,
+                tokens: clients.tokens,
                 clock: clock.clone(),
             },
             moderation: JobQueue::new(aws_sdk_sqs::Client::new(sdk), moderation),

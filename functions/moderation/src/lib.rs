@@ -13,7 +13,6 @@ use relay::jobs::ModerationJob;
 use relay::lambda::{ColdStart, Delivery, SqsHandler};
 use relay::moderation::run::{ACTOR, LiveModerator, ModerationError, Moderator};
 use relay::telemetry::Metrics;
-use relay::tokens::Tokens;
 
 /// Tunables, from the environment.
 #[derive(Debug, Clone)]
@@ -80,13 +79,12 @@ impl Moderation {
         let settings = Settings::from_vars(&cold.vars)?;
         // Opened data keys are cached briefly, so a burst of comments on one account
         // does not cost a KMS call each.
-        let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?
-            .with_key_cache(CacheLimits::default());
+        let clients = cold.clients(ACTOR)?;
         let moderator = Moderator::new(
-            tokens.store().clone(),
-            tokens.graph().clone(),
-            tokens.audit().clone(),
-            tokens,
+            clients.store,
+            clients.graph,
+            clients.audit,
+            clients.tokens.with_key_cache(CacheLimits::default()),
             Arc::new(relay::clock::SystemClock),
         );
         Ok(Self::new(moderator, settings))

@@ -12,7 +12,6 @@ use relay::jobs::{JobQueue, PublishJob};
 use relay::lambda::{ColdStart, Delivery, ScheduledHandler, SqsHandler};
 use relay::publishing::run::{ACTOR, Dispatched, PublishError, Publisher, Settings};
 use relay::telemetry::Metrics;
-use relay::tokens::Tokens;
 use tracing::warn;
 
 /// Build the publisher from the environment (once per cold start).
@@ -28,14 +27,14 @@ pub fn publisher(cold: &ColdStart) -> Result<Publisher, ConfigError> {
     let settings = Settings::from_vars(vars);
     let media = relay::media::MediaBucket::from_vars(vars, &cold.sdk);
     vars.finish()?;
-    let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?;
+    let clients = cold.clients(ACTOR)?;
     Ok(Publisher {
-        store: tokens.store().clone(),
-        graph: tokens.graph().clone(),
-        bus: tokens.events().clone(),
-        audit: tokens.audit().clone(),
+        store: clients.store,
+        graph: clients.graph,
+        bus: clients.bus,
+        audit: clients.audit,
         media,
-        tokens,
+        tokens: clients.tokens,
         queue: JobQueue::new(aws_sdk_sqs::Client::new(&cold.sdk), queue),
         clock: Arc::new(relay::clock::SystemClock),
         settings,

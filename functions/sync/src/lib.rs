@@ -11,18 +11,17 @@ use relay::insights::sync::{ACTOR, Settings, SweepReport, SyncError, Syncer};
 use relay::jobs::SyncJob;
 use relay::lambda::{ColdStart, Delivery, ScheduledHandler, SqsHandler};
 use relay::telemetry::Metrics;
-use relay::tokens::Tokens;
 use tracing::warn;
 
 /// Build the syncer from the environment (once per cold start).
 pub fn syncer(cold: &ColdStart) -> Result<Syncer, ConfigError> {
     let settings = Settings::from_vars(&cold.vars);
     cold.vars.finish()?;
-    let tokens = Tokens::from_config(&cold.config, &cold.secrets, &cold.sdk, ACTOR)?;
+    let clients = cold.clients(ACTOR)?;
     Ok(Syncer {
-        store: tokens.store().clone(),
-        graph: tokens.graph().clone(),
-        tokens,
+        store: clients.store,
+        graph: clients.graph,
+        tokens: clients.tokens,
         clock: Arc::new(relay::clock::SystemClock),
         settings,
     })

@@ -9,6 +9,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use relay::accounts::Tokens;
+use relay::clients::Clients;
 use relay::config::{Config, ConfigError, Secrets, Vars};
 use relay::store::StoreError;
 use relay::telemetry::Metrics;
@@ -63,7 +64,7 @@ impl TokenRefresh {
         secrets: &Secrets,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
-        let tokens = Tokens::from_config(config, secrets, sdk, "system:token-refresh")?;
+        let tokens = Clients::from_config(config, secrets, sdk, "system:token-refresh")?.tokens;
         let settings = Settings::from_vars(&Vars::from_process())?;
         Ok(Self::new(tokens, settings))
     }

@@ -19,7 +19,6 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::env::{META_BASE_URL, meta_config, public_base_url};
 use super::ports::AuditLog;
 use super::record::{Account, AccountStatus, Channel, LoginKind};
 use super::refresh::{
@@ -27,7 +26,6 @@ use super::refresh::{
 };
 use crate::audit::{AuditEntry, AuditTrail};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError, Secrets, Vars};
 use crate::crypto::{CryptoError, EncryptionContext, EnvelopeCipher, Purpose};
 use crate::events::{AccountNeedsReconnect, EventBus, TokenRefreshFailed};
 use crate::ids::{AccountId, TenantId};
@@ -236,48 +234,6 @@ impl Tokens {
         }
     }
 
-    /// Everything from the environment, as a function's cold start builds it.
-    pub fn from_config(
-        config: &Config,
-        secrets: &Secrets,
-        sdk: &aws_config::SdkConfig,
-        actor: impl Into<String>,
-    ) -> Result<Self, ConfigError> {
-        let vars = Vars::from_process();
-        let graph = GraphClient::new(meta_config(config, secrets, &vars)?).map_err(|e| {
-            ConfigError(vec![crate::config::ConfigProblem::Invalid {
-                var: META_BASE_URL.into(),
-                reason: e.to_string(),
-            }])
-        })?;
-        let policy = TokenPolicy::from_vars(&vars)?;
-        let links =
-            public_base_url(&vars).map(|base| OnboardingLinks::new(&secrets.oauth_state_key, base));
-        vars.finish()?;
-        let tokens = Self::new(
-            Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.main_table.clone(),
-            ),
-            EnvelopeCipher::new(aws_sdk_kms::Client::new(sdk), config.token_key_id.clone()),
-            graph,
-            AuditTrail::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.audit_table.clone(),
-            ),
-            EventBus::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                config.event_bus.clone(),
-            ),
-            actor,
-        )
-        .with_policy(policy);
-        Ok(match links {
-            Some(links) => tokens.with_links(links),
-            None => tokens,
-        })
-    }
-
     /// Reconnect events carry a fresh onboarding link made with these.
     pub fn with_links(mut self, links: OnboardingLinks) -> Self {
         self.links = Some(links);
@@ -296,26 +252,6 @@ impl Tokens {
 
     pub fn policy(&self) -> TokenPolicy {
         self.policy
-    }
-
-    // The clients below are handed out only so that a cold start can build its other
-    // handlers from the ones built here; they go once `relay::lambda::ColdStart` builds
-    // the clients. Nothing else should reach the store or Meta through `Tokens`.
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn graph(&self) -> &GraphClient {
-        &self.graph
-    }
-
-    pub fn audit(&self) -> &AuditTrail {
-        &self.audit
-    }
-
-    pub fn events(&self) -> &EventBus {
-        &self.events
     }
 
     /// Cache opened data keys (bounded by `limits`), so a function that reads the same

@@ -39,6 +39,7 @@ use super::{
     ActionError, CommentFacts, ModerationAction, ModerationPolicy, classify,
     normalized_fingerprint, private_reply_allowed,
 };
+use crate::accounts::{TokenError, Tokens};
 use crate::audit::{AuditEntry, AuditError, AuditTrail};
 use crate::clock::Clock;
 use crate::ids::{AccountId, CommentId, CustomerId, MessageId, TenantId};
@@ -49,7 +50,6 @@ use crate::secret::AccessToken;
 use crate::store::accounts::{Account, Channel, LoginKind};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
-use crate::tokens::{TokenError, Tokens};
 
 /// Who the audit trail says acted for the automatic pass.
 pub const ACTOR: &str = "system:moderation";

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use api::{App, Settings};
 use aws_lambda_events::event::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use relay::access::{Grant, Role, mint_key};
+use relay::accounts::Tokens;
 use relay::ids::{AccountId, TenantId};
 use relay::jobs::JobQueue;
 use relay::meta::GraphClient;
 use relay::onboarding::{OnboardingLinks, PublicBaseUrl};
 use relay::replies::Replies;
 use relay::secret::Secret;
-use relay::tokens::Tokens;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
