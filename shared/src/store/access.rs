@@ -1,10 +1,11 @@
 //! Persistence for API access: keys by hash, the first responses of idempotent requests,
 //! and each tenant's rate-limit bucket.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional, keys};
+use super::{
+    Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional, encoded, keys, n, s,
+};
 use crate::access::{ApiKey, Bucket, KeyId, RateLimit, take_token};
 use crate::ids::TenantId;
 
@@ -89,10 +90,7 @@ impl Store {
                 Some(Index::Gsi1),
                 &keys::api_keys_of(tenant),
                 &SortRange::All,
-                &Listing {
-                    limit: MAX_KEYS as i32,
-                    ..Listing::default()
-                },
+                &Listing::first(MAX_KEYS as i32),
             )
             .await?;
         Ok(page.items)
@@ -140,37 +138,26 @@ impl Store {
         else {
             return Ok(None);
         };
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::api_key(&stored.key_hash))))
-            .update_expression("SET revoked_at = :now")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
-            .send()
-            .await;
-        conditional(result, "UpdateItem")?;
+        self.update(&keys::api_key(&stored.key_hash), "SET revoked_at = :now")
+            .condition("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+            .value(":now", n(now_ms))
+            .apply_if()
+            .await?;
         self.api_key_by_hash(&stored.key_hash).await
     }
 
     /// Note that a key was used, at most once a minute per key (a lost condition is the
     /// "used less than a minute ago" case, not an error).
     pub async fn touch_api_key(&self, hash: &str, now_ms: i64) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::api_key(hash))))
-            .update_expression("SET last_used_at = :now")
-            .condition_expression(
+        self.update(&keys::api_key(hash), "SET last_used_at = :now")
+            .condition(
                 "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)",
             )
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
-            .expression_attribute_values(":since", AttributeValue::N((now_ms - 60_000).to_string()))
-            .send()
-            .await;
-        conditional(result, "UpdateItem").map(|_| ())
+            .value(":now", n(now_ms))
+            .value(":since", n(now_ms - 60_000))
+            .apply_if()
+            .await
+            .map(|_| ())
     }
 
     /// Begin a request carrying an idempotency key (`key_hash`: SHA-256 of the key the
@@ -202,7 +189,7 @@ impl Store {
             .set_item(Some(Self::item(&key, &index, &record)?))
             .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N((now_ms / 1000).to_string()))
+            .expression_attribute_values(":now", n(now_ms / 1000))
             .send()
             .await;
         if conditional(result, "PutItem")? {
@@ -237,23 +224,17 @@ impl Store {
         content_type: Option<&str>,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::idempotency(tenant, key_hash))))
-            .update_expression("SET #status = :status, #response = :body, content_type = :type")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#response", "response")
-            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
-            .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
-            .expression_attribute_values(
-                ":type",
-                AttributeValue::S(content_type.unwrap_or("application/json").to_owned()),
-            )
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        self.update(
+            &keys::idempotency(tenant, key_hash),
+            "SET #status = :status, #response = :body, content_type = :type",
+        )
+        .name("#status", "status")
+        .name("#response", "response")
+        .value(":status", n(status))
+        .value(":body", s(body))
+        .value(":type", s(content_type.unwrap_or("application/json")))
+        .apply()
+        .await
     }
 
     /// Forget an idempotent request that failed on Relay's side, so a retry may run it.
@@ -262,14 +243,7 @@ impl Store {
         tenant: Option<&TenantId>,
         key_hash: &str,
     ) -> Result<(), StoreError> {
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::idempotency(tenant, key_hash))))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+        self.delete(&keys::idempotency(tenant, key_hash)).await
     }
 
     /// Take one request from the tenant's bucket: `Ok` to go ahead, `Err(seconds)` to
@@ -304,16 +278,8 @@ impl Store {
                 // both spend the same token.
                 Some(c) => put
                     .condition_expression("at_ms = :at AND tokens = :tokens")
-                    .expression_attribute_values(":at", AttributeValue::N(c.at_ms.to_string()))
-                    .expression_attribute_values(
-                        ":tokens",
-                        serde_dynamo::to_attribute_value(c.tokens).map_err(|e| {
-                            StoreError::Decode {
-                                what: "rate bucket",
-                                reason: e.to_string(),
-                            }
-                        })?,
-                    ),
+                    .expression_attribute_values(":at", n(c.at_ms))
+                    .expression_attribute_values(":tokens", encoded("rate bucket", &c.tokens)?),
             };
             if conditional(put.send().await, "PutItem")? {
                 return Ok(Ok(()));

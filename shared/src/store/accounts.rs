@@ -7,8 +7,8 @@
 //! expiry, so token refresh reads only what is due instead of scanning.
 
 use super::keys::{self, Key};
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, n, s};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 // Callers name the records through the store too (`store::accounts::Account`).
 pub use crate::accounts::record::{Account, AccountStatus, Channel, LoginKind, Route, Tenant};
 use crate::ids::{AccountId, TenantId};
@@ -160,25 +160,15 @@ impl Store {
     pub async fn accounts_expiring_before(&self, before: i64) -> Result<Vec<Account>, StoreError> {
         let mut found = Vec::new();
         for shard in 0..keys::SHARDS {
-            let mut listing = Listing {
-                limit: 100,
-                ..Listing::default()
-            };
-            loop {
-                let page: Page<Account> = self
-                    .query(
-                        Some(Index::Gsi2),
-                        &keys::tokens_expiring(shard),
-                        &SortRange::Before(keys::time_sk(before)),
-                        &listing,
-                    )
-                    .await?;
-                found.extend(page.items);
-                match page.next {
-                    Some(next) => listing.cursor = Some(next),
-                    None => break,
-                }
-            }
+            found.extend(
+                self.query_all(
+                    Some(Index::Gsi2),
+                    &keys::tokens_expiring(shard),
+                    &SortRange::Before(keys::time_sk(before)),
+                    100,
+                )
+                .await?,
+            );
         }
         Ok(found)
     }
@@ -193,10 +183,7 @@ impl Store {
                 Some(Index::Gsi1),
                 &keys::meta_user_accounts(meta_user_id),
                 &SortRange::All,
-                &Listing {
-                    limit: 1000,
-                    ..Listing::default()
-                },
+                &Listing::first(1000),
             )
             .await?;
         Ok(page.items)
@@ -224,33 +211,22 @@ impl Store {
         let (index_pk, index_sk) = account_index(&refreshed)
             .gsi2
             .expect("a connected account with an expiry is in the expiry index");
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::account(
-                &account.tenant_id,
-                &account.account_id,
-            ))))
-            .update_expression(
-                "SET token_sealed = :new, token_issued_at = :now, token_expires_at = :exp, \
-                 updated_at = :now, gsi2pk = :ipk, gsi2sk = :isk",
-            )
-            .condition_expression("#status = :connected AND token_sealed = :old")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":new", AttributeValue::S(new_sealed.to_owned()))
-            .expression_attribute_values(":old", AttributeValue::S(old_sealed.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::N(issued_at.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .expression_attribute_values(":ipk", AttributeValue::S(index_pk))
-            .expression_attribute_values(":isk", AttributeValue::S(index_sk))
-            .expression_attribute_values(
-                ":connected",
-                AttributeValue::S(AccountStatus::Connected.as_str().to_owned()),
-            )
-            .send()
-            .await;
-        conditional(result, "UpdateItem")
+        self.update(
+            &keys::account(&account.tenant_id, &account.account_id),
+            "SET token_sealed = :new, token_issued_at = :now, token_expires_at = :exp, \
+             updated_at = :now, gsi2pk = :ipk, gsi2sk = :isk",
+        )
+        .condition("#status = :connected AND token_sealed = :old")
+        .name("#status", "status")
+        .value(":new", s(new_sealed))
+        .value(":old", s(old_sealed))
+        .value(":now", n(issued_at))
+        .value(":exp", n(expires_at))
+        .value(":ipk", s(index_pk))
+        .value(":isk", s(index_sk))
+        .value(":connected", s(AccountStatus::Connected.as_str()))
+        .apply_if()
+        .await
     }
 
     /// Mark an account needs-reconnect and take it out of the expiry index, only if it is
@@ -261,34 +237,24 @@ impl Store {
         account: &Account,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::account(
-                &account.tenant_id,
-                &account.account_id,
-            ))))
-            .update_expression("SET #status = :reconnect, updated_at = :now REMOVE gsi2pk, gsi2sk")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":reconnect",
-                AttributeValue::S(AccountStatus::NeedsReconnect.as_str().to_owned()),
+        let update = self
+            .update(
+                &keys::account(&account.tenant_id, &account.account_id),
+                "SET #status = :reconnect, updated_at = :now REMOVE gsi2pk, gsi2sk",
             )
-            .expression_attribute_values(
-                ":connected",
-                AttributeValue::S(AccountStatus::Connected.as_str().to_owned()),
-            )
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        let request = match &account.token_sealed {
-            Some(sealed) => request
-                .condition_expression("#status = :connected AND token_sealed = :old")
-                .expression_attribute_values(":old", AttributeValue::S(sealed.clone())),
-            None => request
-                .condition_expression("#status = :connected AND attribute_not_exists(#token)")
-                .expression_attribute_names("#token", "token_sealed"),
+            .name("#status", "status")
+            .value(":reconnect", s(AccountStatus::NeedsReconnect.as_str()))
+            .value(":connected", s(AccountStatus::Connected.as_str()))
+            .value(":now", n(now));
+        let update = match &account.token_sealed {
+            Some(sealed) => update
+                .condition("#status = :connected AND token_sealed = :old")
+                .value(":old", s(sealed.as_str())),
+            None => update
+                .condition("#status = :connected AND attribute_not_exists(#token)")
+                .name("#token", "token_sealed"),
         };
-        conditional(request.send().await, "UpdateItem")
+        update.apply_if().await
     }
 
     /// Route key for tests and tools that must remove routing (e.g. data deletion).

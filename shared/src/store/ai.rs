@@ -7,11 +7,9 @@
 //! while pending, per account through a sparse index, so resolving a draft removes it
 //! from the pending list in the same write. Every key begins with the tenant.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::inbox::Recorded;
 use super::keys;
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, encoded, n, s};
 use crate::ai::knowledge::{EntryId, KnowledgeEntry, KnowledgeError};
 use crate::ai::records::{Draft, DraftKey, DraftStatus, ProductLink, ReplyOutcome};
 use crate::ai::settings::{AiSettings, SettingsError};
@@ -29,22 +27,6 @@ pub enum AiStoreError {
     WrongTenant { owner: TenantId, tenant: TenantId },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn conditional_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e)
-        == Some("ConditionalCheckFailedException")
 }
 
 /// Knowledge entries read for one reply at most (BM25 runs over them in memory).
@@ -86,32 +68,19 @@ impl Store {
         customer: &CustomerId,
         mode: Option<AiMode>,
     ) -> Result<(), StoreError> {
-        let key = Self::key_attrs(&keys::conversation(tenant, account, customer));
-        let request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)");
-        let request = match mode {
-            Some(mode) => {
-                let value =
-                    serde_dynamo::to_attribute_value(mode).map_err(|e| StoreError::Decode {
-                        what: "ai mode",
-                        reason: e.to_string(),
-                    })?;
-                request
-                    .update_expression("SET ai_mode = :m")
-                    .expression_attribute_values(":m", value)
-            }
-            None => request.update_expression("REMOVE ai_mode"),
+        let key = keys::conversation(tenant, account, customer);
+        let update = match mode {
+            Some(mode) => self
+                .update(&key, "SET ai_mode = :m")
+                .value(":m", encoded("ai mode", &mode)?),
+            None => self.update(&key, "REMOVE ai_mode"),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Err(StoreError::Conflict {
+        if update.condition("attribute_exists(pk)").apply_if().await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
                 what: "conversation (it does not exist)",
-            }),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+            })
         }
     }
 
@@ -152,17 +121,7 @@ impl Store {
         tenant: &TenantId,
         entry: &EntryId,
     ) -> Result<(), StoreError> {
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::knowledge(
-                tenant,
-                entry.as_str(),
-            ))))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+        self.delete(&keys::knowledge(tenant, entry.as_str())).await
     }
 
     /// One page of the tenant's knowledge entries, by id.
@@ -187,10 +146,7 @@ impl Store {
         max: usize,
     ) -> Result<Vec<KnowledgeEntry>, StoreError> {
         let mut all = Vec::new();
-        let mut listing = Listing {
-            limit: 1000,
-            ..Listing::default()
-        };
+        let mut listing = Listing::first(1000);
         loop {
             let page = self.list_knowledge(tenant, &listing).await?;
             all.extend(page.items);
@@ -227,11 +183,7 @@ impl Store {
             }),
             ..IndexKeys::default()
         };
-        match self.put_new(&key, &index, draft, "draft").await {
-            Ok(()) => Ok(Recorded::New),
-            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
-            Err(e) => Err(e),
-        }
+        self.record_once(&key, &index, draft, "draft").await
     }
 
     pub async fn get_draft(
@@ -263,10 +215,7 @@ impl Store {
             None,
             &keys::conversation_messages_pk(tenant, account, customer),
             &SortRange::Prefix(keys::AI_DRAFT_PREFIX.into()),
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -282,10 +231,7 @@ impl Store {
             Some(Index::Gsi1),
             &keys::ai_drafts_pending(tenant, account),
             &SortRange::All,
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -306,16 +252,6 @@ impl Store {
         if status == DraftStatus::Pending {
             return Ok(false);
         }
-        let value = serde_dynamo::to_attribute_value(status).map_err(|e| StoreError::Decode {
-            what: "draft status",
-            reason: e.to_string(),
-        })?;
-        let pending = serde_dynamo::to_attribute_value(DraftStatus::Pending).map_err(|e| {
-            StoreError::Decode {
-                what: "draft status",
-                reason: e.to_string(),
-            }
-        })?;
         let key = keys::ai_draft(
             tenant,
             account,
@@ -323,27 +259,18 @@ impl Store {
             draft.inbound_at,
             draft.inbound_mid.as_str(),
         );
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression(
-                "SET #status = :s, resolved_at = :at, resolved_by = :by REMOVE gsi1pk, gsi1sk",
-            )
-            .condition_expression("attribute_exists(pk) AND #status = :pending")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":s", value)
-            .expression_attribute_values(":pending", pending)
-            .expression_attribute_values(":at", n(at))
-            .expression_attribute_values(":by", s(by))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        self.update(
+            &key,
+            "SET #status = :s, resolved_at = :at, resolved_by = :by REMOVE gsi1pk, gsi1sk",
+        )
+        .condition("attribute_exists(pk) AND #status = :pending")
+        .name("#status", "status")
+        .value(":s", encoded("draft status", &status)?)
+        .value(":pending", encoded("draft status", &DraftStatus::Pending)?)
+        .value(":at", n(at))
+        .value(":by", s(by))
+        .apply_if()
+        .await
     }
 
     // ------------------------------------------------------------------ outcomes
@@ -398,10 +325,7 @@ impl Store {
             None,
             &keys::conversation_messages_pk(tenant, account, customer),
             &SortRange::Prefix(keys::AI_OUTCOME_PREFIX.into()),
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -417,26 +341,21 @@ impl Store {
             &link.customer_id,
             link.entry_id.as_str(),
         );
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression(
-                "SET tenant_id = :t, account_id = :a, customer_id = :c, entry_id = :e, \
-                 first_mid = if_not_exists(first_mid, :mid), \
-                 first_at = if_not_exists(first_at, :first), last_at = :last",
-            )
-            .expression_attribute_values(":t", s(link.tenant_id.as_str()))
-            .expression_attribute_values(":a", s(link.account_id.as_str()))
-            .expression_attribute_values(":c", s(link.customer_id.as_str()))
-            .expression_attribute_values(":e", s(link.entry_id.as_str()))
-            .expression_attribute_values(":mid", s(&link.first_mid))
-            .expression_attribute_values(":first", n(link.first_at))
-            .expression_attribute_values(":last", n(link.last_at))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        self.update(
+            &key,
+            "SET tenant_id = :t, account_id = :a, customer_id = :c, entry_id = :e, \
+             first_mid = if_not_exists(first_mid, :mid), \
+             first_at = if_not_exists(first_at, :first), last_at = :last",
+        )
+        .value(":t", s(link.tenant_id.as_str()))
+        .value(":a", s(link.account_id.as_str()))
+        .value(":c", s(link.customer_id.as_str()))
+        .value(":e", s(link.entry_id.as_str()))
+        .value(":mid", s(&link.first_mid))
+        .value(":first", n(link.first_at))
+        .value(":last", n(link.last_at))
+        .apply()
+        .await
     }
 
     /// The products a conversation mentioned, by entry id.
@@ -451,10 +370,7 @@ impl Store {
                 None,
                 &keys::conversation_messages_pk(tenant, account, customer),
                 &SortRange::Prefix(keys::CONVERSATION_PRODUCT_PREFIX.into()),
-                &Listing {
-                    limit: 1000,
-                    ..Listing::default()
-                },
+                &Listing::first(1000),
             )
             .await?;
         Ok(page.items)

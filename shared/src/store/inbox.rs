@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{self, Key};
-use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, conditional};
+use super::{Index, IndexKeys, Listing, Page, SortRange, Store, StoreError, encoded, n, s};
 use crate::clock::{Clock, SystemClock};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::{
@@ -36,6 +36,13 @@ pub enum Applied {
     MessageUnknown,
 }
 
+impl Applied {
+    /// The outcome of an "only if newer" write on a stored message.
+    fn newer_applied(applied: bool) -> Self {
+        if applied { Self::Applied } else { Self::Stale }
+    }
+}
+
 /// The item under a message's mid, naming the message's key. Its fields must not be
 /// called `pk`/`sk`: those are the pointer item's own key attributes, which
 /// [`Store::item`] writes over the entity's fields.
@@ -45,25 +52,23 @@ struct Pointer {
     message_sk: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    matches!(
-        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e),
-        Some("ConditionalCheckFailedException")
-    )
-}
-
 impl Store {
+    /// Write an entity only if no item has its key: `Duplicate` when one does (an
+    /// earlier delivery stored it).
+    pub(crate) async fn record_once<T: Serialize>(
+        &self,
+        key: &Key,
+        index: &IndexKeys,
+        entity: &T,
+        what: &'static str,
+    ) -> Result<Recorded, StoreError> {
+        match self.put_new(key, index, entity, what).await {
+            Ok(()) => Ok(Recorded::New),
+            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Store a message once. The message and its mid pointer go in one transaction (the
     /// pointer's conditional Put is the dedupe), then the conversation and contact are
     /// brought forward. The follow-up updates are idempotent and also run for a duplicate,
@@ -158,45 +163,26 @@ impl Store {
     async fn bring_conversation_forward(&self, m: &StoredMessage) -> Result<(), StoreError> {
         let (t, a, c) = (&m.tenant_id, &m.account_id, &m.customer_id);
         let key = keys::conversation(t, a, c);
-        let activity = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression("SET last_activity_at = :t, gsi1pk = :gpk, gsi1sk = :gsk")
-            .condition_expression("attribute_not_exists(last_activity_at) OR last_activity_at < :t")
-            .expression_attribute_values(":t", n(m.timestamp_ms))
-            .expression_attribute_values(":gpk", s(keys::conversations_by_activity(t, a)))
-            .expression_attribute_values(
-                ":gsk",
-                s(format!("{}#{}", keys::time_sk(m.timestamp_ms), c.as_str())),
-            )
-            .send()
-            .await;
-        if let Err(e) = activity {
-            if !is_condition_failure(&e) {
-                return Err(StoreError::dynamo("UpdateItem", e));
-            }
-        }
+        self.update(
+            &key,
+            "SET last_activity_at = :t, gsi1pk = :gpk, gsi1sk = :gsk",
+        )
+        .condition("attribute_not_exists(last_activity_at) OR last_activity_at < :t")
+        .value(":t", n(m.timestamp_ms))
+        .value(":gpk", s(keys::conversations_by_activity(t, a)))
+        .value(
+            ":gsk",
+            s(format!("{}#{}", keys::time_sk(m.timestamp_ms), c.as_str())),
+        )
+        .apply_if()
+        .await?;
         if m.direction == crate::inbox::Direction::Inbound {
-            let inbound = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(Self::key_attrs(&key)))
-                .update_expression("SET last_inbound_at = :t, last_inbound_mid = :mid")
-                .condition_expression(
-                    "attribute_not_exists(last_inbound_at) OR last_inbound_at < :t",
-                )
-                .expression_attribute_values(":t", n(m.timestamp_ms))
-                .expression_attribute_values(":mid", s(m.mid.as_str()))
-                .send()
-                .await;
-            if let Err(e) = inbound {
-                if !is_condition_failure(&e) {
-                    return Err(StoreError::dynamo("UpdateItem", e));
-                }
-            }
+            self.update(&key, "SET last_inbound_at = :t, last_inbound_mid = :mid")
+                .condition("attribute_not_exists(last_inbound_at) OR last_inbound_at < :t")
+                .value(":t", n(m.timestamp_ms))
+                .value(":mid", s(m.mid.as_str()))
+                .apply_if()
+                .await?;
         }
         Ok(())
     }
@@ -213,46 +199,34 @@ impl Store {
         username: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
-        let key = Self::key_attrs(&keys::contact(t, a, c));
-        let mut update = "SET tenant_id = :t, account_id = :a, customer_id = :c, \
-                          first_seen_at = if_not_exists(first_seen_at, :at), \
-                          last_seen_at = :at"
+        let key = keys::contact(t, a, c);
+        let mut expression = "SET tenant_id = :t, account_id = :a, customer_id = :c, \
+                              first_seen_at = if_not_exists(first_seen_at, :at), \
+                              last_seen_at = :at"
             .to_owned();
-        let mut req = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key.clone()))
-            .condition_expression("attribute_not_exists(last_seen_at) OR last_seen_at <= :at")
-            .expression_attribute_values(":t", s(t.as_str()))
-            .expression_attribute_values(":a", s(a.as_str()))
-            .expression_attribute_values(":c", s(c.as_str()))
-            .expression_attribute_values(":at", n(at));
-        if let Some(name) = username {
+        if username.is_some() {
             // The newest event carries the current username.
-            update.push_str(", username = :u");
-            req = req.expression_attribute_values(":u", s(name));
+            expression.push_str(", username = :u");
         }
-        match req.update_expression(update).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if is_condition_failure(&e) => {}
-            Err(e) => return Err(StoreError::dynamo("UpdateItem", e)),
+        let mut latest = self
+            .update(&key, expression)
+            .condition("attribute_not_exists(last_seen_at) OR last_seen_at <= :at")
+            .value(":t", s(t.as_str()))
+            .value(":a", s(a.as_str()))
+            .value(":c", s(c.as_str()))
+            .value(":at", n(at));
+        if let Some(name) = username {
+            latest = latest.value(":u", s(name));
         }
-        let earlier = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key))
-            .update_expression("SET first_seen_at = :at")
-            .condition_expression("first_seen_at > :at")
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await;
-        match earlier {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        if latest.apply_if().await? {
+            return Ok(());
         }
+        self.update(&key, "SET first_seen_at = :at")
+            .condition("first_seen_at > :at")
+            .value(":at", n(at))
+            .apply_if()
+            .await?;
+        Ok(())
     }
 
     /// The stored message with this mid, if any.
@@ -296,38 +270,13 @@ impl Store {
         if message.direction != Direction::Outbound || message.author != Author::Human {
             return Ok(false);
         }
-        let encode = |what: &'static str, value: Result<AttributeValue, serde_dynamo::Error>| {
-            value.map_err(|e| StoreError::Decode {
-                what,
-                reason: e.to_string(),
-            })
-        };
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression("SET author = :ai, ai = :origin")
-            .condition_expression("attribute_exists(pk) AND author = :human")
-            .expression_attribute_values(
-                ":ai",
-                encode("author", serde_dynamo::to_attribute_value(Author::Ai))?,
-            )
-            .expression_attribute_values(
-                ":human",
-                encode("author", serde_dynamo::to_attribute_value(Author::Human))?,
-            )
-            .expression_attribute_values(
-                ":origin",
-                encode("ai origin", serde_dynamo::to_attribute_value(origin))?,
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        self.update(&key, "SET author = :ai, ai = :origin")
+            .condition("attribute_exists(pk) AND author = :human")
+            .value(":ai", encoded("author", &Author::Ai)?)
+            .value(":human", encoded("author", &Author::Human)?)
+            .value(":origin", encoded("ai origin", origin)?)
+            .apply_if()
+            .await
     }
 
     /// Apply a react / unreact by `who` at `reaction.at`, unless a newer one was applied.
@@ -342,30 +291,18 @@ impl Store {
         let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
             return Ok(Applied::MessageUnknown);
         };
-        let value = serde_dynamo::to_attribute_value(reaction).map_err(|e| StoreError::Decode {
-            what: "reaction",
-            reason: e.to_string(),
-        })?;
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression("SET reactions.#who = :r")
-            .condition_expression(
+        let applied = self
+            .update(&key, "SET reactions.#who = :r")
+            .condition(
                 "attribute_exists(pk) AND (attribute_not_exists(reactions.#who) OR reactions.#who.#at < :at)",
             )
-            .expression_attribute_names("#who", who)
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":r", value)
-            .expression_attribute_values(":at", n(reaction.at))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Applied::Applied),
-            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+            .name("#who", who)
+            .name("#at", "at")
+            .value(":r", encoded("reaction", reaction)?)
+            .value(":at", n(reaction.at))
+            .apply_if()
+            .await?;
+        Ok(Applied::newer_applied(applied))
     }
 
     /// Apply an edit, unless a later edit (higher `num_edit`) was applied already.
@@ -380,26 +317,20 @@ impl Store {
         let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
             return Ok(Applied::MessageUnknown);
         };
-        let mut req = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .condition_expression("attribute_exists(pk) AND edit_count < :n AND deleted = :no")
-            .expression_attribute_values(":n", n(num_edit))
-            .expression_attribute_values(":no", AttributeValue::Bool(false));
-        req = match text {
-            Some(text) => req
-                .update_expression("SET edit_count = :n, #text = :text")
-                .expression_attribute_names("#text", "text")
-                .expression_attribute_values(":text", s(text)),
-            None => req.update_expression("SET edit_count = :n"),
+        let edit = match text {
+            Some(text) => self
+                .update(&key, "SET edit_count = :n, #text = :text")
+                .name("#text", "text")
+                .value(":text", s(text)),
+            None => self.update(&key, "SET edit_count = :n"),
         };
-        match req.send().await {
-            Ok(_) => Ok(Applied::Applied),
-            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        let applied = edit
+            .condition("attribute_exists(pk) AND edit_count < :n AND deleted = :no")
+            .value(":n", n(num_edit))
+            .value(":no", AttributeValue::Bool(false))
+            .apply_if()
+            .await?;
+        Ok(Applied::newer_applied(applied))
     }
 
     /// The customer unsent a message: drop its content, keep the fact.
@@ -412,17 +343,12 @@ impl Store {
         let Some((key, _)) = self.find_message(tenant, account, mid).await? else {
             return Ok(Applied::MessageUnknown);
         };
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&key)))
-            .update_expression("SET deleted = :yes, attachments = :none REMOVE #text")
-            .expression_attribute_names("#text", "text")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":none", AttributeValue::L(vec![]))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        self.update(&key, "SET deleted = :yes, attachments = :none REMOVE #text")
+            .name("#text", "text")
+            .value(":yes", AttributeValue::Bool(true))
+            .value(":none", AttributeValue::L(vec![]))
+            .apply()
+            .await?;
         Ok(Applied::Applied)
     }
 
@@ -445,63 +371,42 @@ impl Store {
                     // The first read is kept. A stored message holds `read_at` as NULL
                     // until then (serde writes `None` as NULL), so `if_not_exists` would
                     // never fire: test for the NULL type instead.
-                    let marked = self
-                        .client()
-                        .update_item()
-                        .table_name(self.table())
-                        .set_key(Some(Self::key_attrs(&key)))
-                        .update_expression("SET read_at = :at")
-                        .condition_expression(
+                    self.update(&key, "SET read_at = :at")
+                        .condition(
                             "attribute_not_exists(read_at) OR attribute_type(read_at, :null)",
                         )
-                        .expression_attribute_values(":at", n(read_at))
-                        .expression_attribute_values(":null", s("NULL"))
-                        .send()
-                        .await;
-                    if let Err(e) = marked {
-                        if !is_condition_failure(&e) {
-                            return Err(StoreError::dynamo("UpdateItem", e));
-                        }
-                    }
+                        .value(":at", n(read_at))
+                        .value(":null", s("NULL"))
+                        .apply_if()
+                        .await?;
                 }
             }
         }
         let Some(up_to) = up_to else {
             return Ok(Applied::Stale);
         };
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(tenant, account, customer))))
-            .update_expression("SET customer_read_up_to = :t, unread_count = :zero")
-            .condition_expression(
+        let applied = self
+            .update(
+                &keys::conversation(tenant, account, customer),
+                "SET customer_read_up_to = :t, unread_count = :zero",
+            )
+            .condition(
                 "attribute_exists(pk) AND (attribute_not_exists(customer_read_up_to) OR customer_read_up_to < :t)",
             )
-            .expression_attribute_values(":t", n(up_to))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Applied::Applied),
-            Err(e) if is_condition_failure(&e) => Ok(Applied::Stale),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+            .value(":t", n(up_to))
+            .value(":zero", n(0))
+            .apply_if()
+            .await?;
+        Ok(Applied::newer_applied(applied))
     }
 
     /// Note that the follow-up jobs for a message were queued.
     pub async fn mark_jobs_enqueued(&self, key: &Key) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(key)))
-            .update_expression("SET jobs_enqueued = :yes")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
+        self.update(key, "SET jobs_enqueued = :yes")
+            .condition("attribute_exists(pk)")
+            .value(":yes", AttributeValue::Bool(true))
+            .apply()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 
     pub async fn get_conversation(
@@ -525,10 +430,7 @@ impl Store {
             Some(Index::Gsi1),
             &keys::conversations_by_activity(tenant, account),
             &SortRange::All,
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -571,21 +473,14 @@ impl Store {
         customer: &CustomerId,
         assignee: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(
-                tenant, account, customer,
-            ))))
-            .condition_expression("attribute_exists(pk)");
+        let key = keys::conversation(tenant, account, customer);
         let update = match assignee {
-            Some(who) => update
-                .update_expression("SET assigned_to = :who")
-                .expression_attribute_values(":who", s(who)),
-            None => update.update_expression("REMOVE assigned_to"),
+            Some(who) => self
+                .update(&key, "SET assigned_to = :who")
+                .value(":who", s(who)),
+            None => self.update(&key, "REMOVE assigned_to"),
         };
-        conditional(update.send().await, "UpdateItem")
+        update.condition("attribute_exists(pk)").apply_if().await
     }
 
     /// A person read the conversation: nothing is unread. False when there is no such
@@ -596,19 +491,14 @@ impl Store {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(
-                tenant, account, customer,
-            ))))
-            .update_expression("SET unread_count = :zero")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        conditional(result, "UpdateItem")
+        self.update(
+            &keys::conversation(tenant, account, customer),
+            "SET unread_count = :zero",
+        )
+        .condition("attribute_exists(pk)")
+        .value(":zero", n(0))
+        .apply_if()
+        .await
     }
 
     /// A conversation's messages in event-time order.
@@ -647,32 +537,21 @@ impl Store {
         reason: &str,
         at: i64,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(
-                tenant, account, customer,
-            ))))
-            .update_expression(
-                "SET paused = :yes, paused_reason = :r, paused_at = :at, tenant_id = :t, \
-                 account_id = :a, customer_id = :c, created_at = if_not_exists(created_at, :at)",
-            )
-            .condition_expression("attribute_not_exists(paused) OR paused = :no")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":r", s(reason))
-            .expression_attribute_values(":at", n(at))
-            .expression_attribute_values(":t", s(tenant.as_str()))
-            .expression_attribute_values(":a", s(account.as_str()))
-            .expression_attribute_values(":c", s(customer.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        self.update(
+            &keys::conversation(tenant, account, customer),
+            "SET paused = :yes, paused_reason = :r, paused_at = :at, tenant_id = :t, \
+             account_id = :a, customer_id = :c, created_at = if_not_exists(created_at, :at)",
+        )
+        .condition("attribute_not_exists(paused) OR paused = :no")
+        .value(":yes", AttributeValue::Bool(true))
+        .value(":no", AttributeValue::Bool(false))
+        .value(":r", s(reason))
+        .value(":at", n(at))
+        .value(":t", s(tenant.as_str()))
+        .value(":a", s(account.as_str()))
+        .value(":c", s(customer.as_str()))
+        .apply_if()
+        .await
     }
 
     /// A person resumes automated replies.
@@ -682,37 +561,26 @@ impl Store {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::conversation(
-                tenant, account, customer,
-            ))))
-            .update_expression("SET paused = :no REMOVE paused_reason, paused_at")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        self.update(
+            &keys::conversation(tenant, account, customer),
+            "SET paused = :no REMOVE paused_reason, paused_at",
+        )
+        .condition("attribute_exists(pk)")
+        .value(":no", AttributeValue::Bool(false))
+        .apply()
+        .await
     }
 
     /// Store a comment once (the comment id is the dedupe key).
     pub async fn record_comment(&self, comment: &StoredComment) -> Result<Recorded, StoreError> {
         let (t, a) = (&comment.tenant_id, &comment.account_id);
-        match self
-            .put_new(
-                &keys::comment(t, a, &comment.comment_id),
-                &comment_index(comment),
-                comment,
-                "comment",
-            )
-            .await
-        {
-            Ok(()) => Ok(Recorded::New),
-            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
-            Err(e) => Err(e),
-        }
+        self.record_once(
+            &keys::comment(t, a, &comment.comment_id),
+            &comment_index(comment),
+            comment,
+            "comment",
+        )
+        .await
     }
 
     pub async fn get_comment(
@@ -736,10 +604,7 @@ impl Store {
             Some(Index::Gsi1),
             &keys::comments_by_status(tenant, account, status.as_str()),
             &SortRange::All,
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -756,10 +621,7 @@ impl Store {
             Some(Index::Gsi2),
             &keys::comments_by_media(tenant, account, media),
             &SortRange::All,
-            &Listing {
-                newest_first: true,
-                ..listing.clone()
-            },
+            &listing.descending(),
         )
         .await
     }
@@ -780,11 +642,7 @@ impl Store {
             ttl: Some(ttl_epoch_seconds),
             ..IndexKeys::default()
         };
-        match self.put_new(&key, &index, event, "raw event").await {
-            Ok(()) => Ok(Recorded::New),
-            Err(StoreError::Conflict { .. }) => Ok(Recorded::Duplicate),
-            Err(e) => Err(e),
-        }
+        self.record_once(&key, &index, event, "raw event").await
     }
 
     /// An account's raw events in time order.

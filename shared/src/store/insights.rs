@@ -20,6 +20,23 @@ fn kept_from(ms: i64) -> IndexKeys {
     }
 }
 
+/// The account's partition and the range of its days from `from` to `to` (both included).
+fn days(tenant: &TenantId, account: &AccountId, from: &str, to: &str) -> (String, SortRange) {
+    let range = SortRange::Between(
+        format!("{}{from}", keys::INSIGHTS_DAY_PREFIX),
+        format!("{}{to}", keys::INSIGHTS_DAY_PREFIX),
+    );
+    (keys::insights_day(tenant, account, from).pk, range)
+}
+
+/// Media insights published in `[from_ms, to_ms]`, in the by-time index.
+fn published_between(from_ms: i64, to_ms: i64) -> SortRange {
+    SortRange::Between(
+        keys::time_sk(from_ms),
+        format!("{}#~", keys::time_sk(to_ms)),
+    )
+}
+
 impl Store {
     /// Store the account's latest profile, and keep it as that day's snapshot.
     pub async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
@@ -62,11 +79,7 @@ impl Store {
         to: &str,
         listing: &Listing,
     ) -> Result<Page<AccountDay>, StoreError> {
-        let partition = keys::insights_day(tenant, account, from).pk;
-        let range = SortRange::Between(
-            format!("{}{from}", keys::INSIGHTS_DAY_PREFIX),
-            format!("{}{to}", keys::INSIGHTS_DAY_PREFIX),
-        );
+        let (partition, range) = days(tenant, account, from, to);
         self.query(None, &partition, &range, listing).await
     }
 
@@ -78,21 +91,9 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<BTreeMap<String, AccountDay>, StoreError> {
-        let mut all = BTreeMap::new();
-        let mut listing = Listing {
-            limit: 400,
-            ..Listing::default()
-        };
-        loop {
-            let page = self
-                .account_days(tenant, account, from, to, &listing)
-                .await?;
-            all.extend(page.items.into_iter().map(|d| (d.day.clone(), d)));
-            match page.next {
-                Some(next) => listing.cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        let (partition, range) = days(tenant, account, from, to);
+        let all: Vec<AccountDay> = self.query_all(None, &partition, &range, 400).await?;
+        Ok(all.into_iter().map(|d| (d.day.clone(), d)).collect())
     }
 
     /// Every media insights record of the account, by media id, all pages read.
@@ -101,21 +102,15 @@ impl Store {
         tenant: &TenantId,
         account: &AccountId,
     ) -> Result<BTreeMap<MediaId, MediaInsights>, StoreError> {
-        let mut all = BTreeMap::new();
-        let mut listing = Listing {
-            limit: 200,
-            ..Listing::default()
-        };
-        loop {
-            let page = self
-                .list_media_insights(tenant, account, 0, i64::MAX / 2, &listing)
-                .await?;
-            all.extend(page.items.into_iter().map(|m| (m.media_id.clone(), m)));
-            match page.next {
-                Some(next) => listing.cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        let all: Vec<MediaInsights> = self
+            .query_all(
+                Some(Index::Gsi2),
+                &keys::media_insights_by_time(tenant, account),
+                &published_between(0, i64::MAX / 2),
+                200,
+            )
+            .await?;
+        Ok(all.into_iter().map(|m| (m.media_id.clone(), m)).collect())
     }
 
     pub async fn put_media_insights(&self, media: &MediaInsights) -> Result<(), StoreError> {
@@ -152,10 +147,7 @@ impl Store {
                 Some(Index::Gsi1),
                 &keys::media_insights_by_id(tenant, media),
                 &SortRange::All,
-                &Listing {
-                    limit: 1,
-                    ..Listing::default()
-                },
+                &Listing::first(1),
             )
             .await?;
         Ok(page.items.into_iter().next())
@@ -170,14 +162,10 @@ impl Store {
         to_ms: i64,
         listing: &Listing,
     ) -> Result<Page<MediaInsights>, StoreError> {
-        let range = SortRange::Between(
-            keys::time_sk(from_ms),
-            format!("{}#~", keys::time_sk(to_ms)),
-        );
         self.query(
             Some(Index::Gsi2),
             &keys::media_insights_by_time(tenant, account),
-            &range,
+            &published_between(from_ms, to_ms),
             listing,
         )
         .await

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod moderation;
 pub mod onboarding;
 pub mod posts;
+mod update;
 pub mod uploads;
 pub mod usage;
 
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::TenantId;
 pub use keys::Key;
+pub(crate) use update::{encoded, n, s};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -188,6 +190,24 @@ impl Default for Listing {
     }
 }
 
+impl Listing {
+    /// The first page of at most `limit` items, oldest first.
+    pub fn first(limit: i32) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    /// This listing, newest first.
+    pub fn descending(&self) -> Self {
+        Self {
+            newest_first: true,
+            ..self.clone()
+        }
+    }
+}
+
 /// The main table. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -327,6 +347,18 @@ impl Store {
         }
     }
 
+    /// Remove the item at `key`, if there is one.
+    pub(crate) async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key_attrs(key)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+
     pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         key: &Key,
@@ -403,6 +435,27 @@ impl Store {
         Ok(Page { items, next })
     }
 
+    /// Every item of a partition in `range`, oldest first, read `page_size` at a time
+    /// until the last page.
+    pub(crate) async fn query_all<T: DeserializeOwned>(
+        &self,
+        index: Option<Index>,
+        partition: &str,
+        range: &SortRange,
+        page_size: i32,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut all = Vec::new();
+        let mut listing = Listing::first(page_size);
+        loop {
+            let page = self.query(index, partition, range, &listing).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => listing.cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// Take a one-time marker (an event seen, a reply claimed). True when this call took
     /// it; false when it was already taken (and not yet expired).
     pub async fn claim_once(&self, key: &Key, ttl_epoch_seconds: i64) -> Result<bool, StoreError> {
@@ -427,16 +480,7 @@ impl Store {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        conditional(result, "PutItem")
     }
 
     /// Mark a tenant's event as seen; false when it was seen before (a redelivery).
@@ -464,14 +508,7 @@ impl Store {
     /// Give a one-time right back, when the action it guarded provably did not happen
     /// (Meta refused it with an error), so a later attempt may take it.
     pub async fn release_action(&self, tenant: &TenantId, action: &str) -> Result<(), StoreError> {
-        self.db
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key_attrs(&keys::claim(tenant, action))))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+        self.delete(&keys::claim(tenant, action)).await
     }
 
     /// Take a tenant's one-time right to act (e.g. `reply:<mid>`).
@@ -496,14 +533,18 @@ where
 {
     match result {
         Ok(_) => Ok(true),
-        Err(e)
-            if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e)
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(false)
-        }
+        Err(e) if is_condition_failure(&e) => Ok(false),
         Err(e) => Err(StoreError::dynamo(operation, e)),
     }
+}
+
+/// Whether a write failed because its condition did not hold.
+fn is_condition_failure<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e)
+        == Some("ConditionalCheckFailedException")
 }
 
 #[cfg(test)]

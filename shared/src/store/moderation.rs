@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::inbox::comment_index;
-use super::{IndexKeys, Item, Store, StoreError, keys};
+use super::{IndexKeys, Item, Store, StoreError, conditional, keys, n};
 use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::StoredComment;
 use crate::moderation::{ModerationPolicy, PolicyError};
@@ -66,7 +66,7 @@ impl Store {
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .expression_attribute_values(":r", AttributeValue::N(comment.revision.to_string()));
+            .expression_attribute_values(":r", n(comment.revision));
         // Comments stored before revisions existed have none: revision 0 matches them.
         let request = if comment.revision == 0 {
             request.condition_expression(
@@ -75,15 +75,10 @@ impl Store {
         } else {
             request.condition_expression("attribute_exists(pk) AND revision = :r")
         };
-        match request.send().await {
-            Ok(_) => Ok(next),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict { what: "comment" })
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        if conditional(request.send().await, "PutItem")? {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict { what: "comment" })
         }
     }
 
@@ -102,42 +97,36 @@ impl Store {
         window_ms: i64,
     ) -> Result<u32, StoreError> {
         let key = keys::comment_repeats(tenant, account, author, fingerprint);
-        let ttl = AttributeValue::N((at_ms.max(0) / 1000 + window_ms / 1000 + 3600).to_string());
-        let at = AttributeValue::N(at_ms.to_string());
+        let ttl = n(at_ms.max(0) / 1000 + window_ms / 1000 + 3600);
+        let at = n(at_ms);
         let mut seen = None;
-        let update = || {
-            self.client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(Self::key_attrs(&key)))
-                .expression_attribute_names("#ttl", "ttl")
-                .expression_attribute_values(":ttl", ttl.clone())
-                .return_values(ReturnValue::AllNew)
+        let update = |expression| {
+            self.update(&key, expression)
+                .name("#ttl", "ttl")
+                .value(":ttl", ttl.clone())
         };
         // The map exists (add one entry) or does not (create it); a writer that loses
         // the race to create it adds its entry on the next round.
         for _ in 0..3 {
-            let added = update()
-                .update_expression("SET seen.#c = :at, #ttl = :ttl")
-                .condition_expression("attribute_exists(seen)")
-                .expression_attribute_names("#c", comment.as_str())
-                .expression_attribute_values(":at", at.clone())
-                .send()
-                .await;
-            if let Some(item) = applied(added)? {
+            let added = update("SET seen.#c = :at, #ttl = :ttl")
+                .condition("attribute_exists(seen)")
+                .name("#c", comment.as_str())
+                .value(":at", at.clone())
+                .apply_returning_new()
+                .await?;
+            if let Some(item) = added {
                 seen = Some(item);
                 break;
             }
-            let created = update()
-                .update_expression("SET seen = :m, #ttl = :ttl")
-                .condition_expression("attribute_not_exists(seen)")
-                .expression_attribute_values(
+            let created = update("SET seen = :m, #ttl = :ttl")
+                .condition("attribute_not_exists(seen)")
+                .value(
                     ":m",
                     AttributeValue::M(HashMap::from([(comment.as_str().to_owned(), at.clone())])),
                 )
-                .send()
-                .await;
-            if let Some(item) = applied(created)? {
+                .apply_returning_new()
+                .await?;
+            if let Some(item) = created {
                 seen = Some(item);
                 break;
             }
@@ -176,41 +165,11 @@ impl Store {
         if old.is_empty() {
             return;
         }
-        let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(key)));
-        let mut paths = Vec::new();
+        let paths: Vec<String> = (0..old.len()).map(|i| format!("seen.#o{i}")).collect();
+        let mut update = self.update(key, format!("REMOVE {}", paths.join(", ")));
         for (i, id) in old.iter().enumerate() {
-            let name = format!("#o{i}");
-            paths.push(format!("seen.{name}"));
-            request = request.expression_attribute_names(name, *id);
+            update = update.name(format!("#o{i}"), *id);
         }
-        let _ = request
-            .update_expression(format!("REMOVE {}", paths.join(", ")))
-            .send()
-            .await;
-    }
-}
-
-/// The item after an UpdateItem, or None when its condition did not hold.
-fn applied(
-    result: Result<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        >,
-    >,
-) -> Result<Option<Item>, StoreError> {
-    match result {
-        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        let _ = update.apply().await;
     }
 }

@@ -2,11 +2,10 @@
 //! requests (by confirmation code). Both are global lookups keyed by a value only the
 //! right party holds (a signed state, a confirmation code Meta was given).
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{IndexKeys, Store, StoreError, conditional, keys};
+use super::{IndexKeys, Store, StoreError, conditional, keys, n};
 
 impl Store {
     /// Remember an OAuth state's nonce until `ttl_epoch_seconds`. False if it exists.
@@ -33,7 +32,7 @@ impl Store {
             .set_key(Some(Self::key_attrs(&keys::oauth_state(nonce))))
             .condition_expression("attribute_exists(pk) AND #ttl >= :now")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N(now_epoch_seconds.to_string()))
+            .expression_attribute_values(":now", n(now_epoch_seconds))
             .send()
             .await;
         conditional(result, "DeleteItem")

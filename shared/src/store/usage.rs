@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, keys};
+use super::{Store, StoreError, keys, n};
 use crate::ids::{AccountId, TenantId};
 
 /// What is counted.
@@ -90,32 +89,20 @@ impl Store {
         if counts.is_empty() {
             return Ok(());
         }
+        let adds: Vec<String> = (0..counts.len()).map(|i| format!("#c{i} :c{i}")).collect();
         let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::usage(
-                tenant,
-                &utc_day(now_ms),
-            ))))
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(
-                ":ttl",
-                AttributeValue::N((now_ms / 1000 + KEEP_SECONDS).to_string()),
-            );
-        let mut adds = Vec::with_capacity(counts.len());
-        for (i, (counter, n)) in counts.iter().enumerate() {
+            .update(
+                &keys::usage(tenant, &utc_day(now_ms)),
+                format!("SET #ttl = :ttl ADD {}", adds.join(", ")),
+            )
+            .name("#ttl", "ttl")
+            .value(":ttl", n(now_ms / 1000 + KEEP_SECONDS));
+        for (i, (counter, count)) in counts.iter().enumerate() {
             update = update
-                .expression_attribute_names(format!("#c{i}"), counter.attribute())
-                .expression_attribute_values(format!(":c{i}"), AttributeValue::N(n.to_string()));
-            adds.push(format!("#c{i} :c{i}"));
+                .name(format!("#c{i}"), counter.attribute())
+                .value(format!(":c{i}"), n(count));
         }
-        update
-            .update_expression(format!("SET #ttl = :ttl ADD {}", adds.join(", ")))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        update.apply().await
     }
 
     /// A tenant's usage summed over the UTC days from `since_ms`'s day to today's.
@@ -130,22 +117,13 @@ impl Store {
             keys::usage(tenant, &utc_day(now_ms)).sk,
         );
         let mut total = Usage::default();
-        let mut listing = super::Listing {
-            limit: 400,
-            ..Default::default()
-        };
-        loop {
-            let page = self
-                .query::<Usage>(None, &keys::tenant_pk(tenant), &range, &listing)
-                .await?;
-            for day in &page.items {
-                total.add(day);
-            }
-            match page.next {
-                Some(next) => listing.cursor = Some(next),
-                None => return Ok(total),
-            }
+        for day in self
+            .query_all::<Usage>(None, &keys::tenant_pk(tenant), &range, 400)
+            .await?
+        {
+            total.add(&day);
         }
+        Ok(total)
     }
 
     /// Note that a webhook for the account arrived at `at_ms`; an earlier time never
@@ -156,17 +134,11 @@ impl Store {
         account: &AccountId,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_attrs(&keys::webhook_seen(tenant, account))))
-            .update_expression("SET seen_at = :at")
-            .condition_expression("attribute_not_exists(seen_at) OR seen_at < :at")
-            .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
-            .send()
-            .await;
-        super::conditional(result, "UpdateItem")?;
+        self.update(&keys::webhook_seen(tenant, account), "SET seen_at = :at")
+            .condition("attribute_not_exists(seen_at) OR seen_at < :at")
+            .value(":at", n(at_ms))
+            .apply_if()
+            .await?;
         Ok(())
     }
 
