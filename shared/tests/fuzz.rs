@@ -2,28 +2,18 @@
 //! trusted: webhook deliveries and queue messages, the webhook signature, Meta's
 //! `signed_request`, and the OAuth `state`.
 //!
-//! Each target runs a fixed number of generated cases (`RELAY_FUZZ_CASES` overrides it for
-//! longer runs) from a fixed seed per target (`RELAY_FUZZ_SEED` picks another), so a
-//! failure is reproduced by running the same command again; proptest then prints the
-//! smallest input it found. No regression files are written: a real failure is kept as
-//! an explicit unit test instead. Every execution is counted and the count is printed at
-//! the end (`cargo test -p relay --test fuzz -- --nocapture`).
-//!
-//! Bounds, so nothing can hang CI: shrinking stops after `MAX_SHRINK_TIME_MS`, and a
-//! watchdog ends the run, naming the input, when one execution takes longer than
-//! `CASE_TIMEOUT`. (proptest's own `timeout` runs every test in a forked child process,
-//! where the executions could not be counted.)
+//! Runs are bounded, counted and reproducible (`relay_fuzz::fuzz`: `RELAY_FUZZ_CASES`,
+//! `RELAY_FUZZ_SEED`); `cargo test -p relay --test fuzz -- --nocapture` prints the
+//! executions per target. No regression files are written: a real failure is kept as an
+//! explicit unit test instead.
 
-use std::fmt::Debug;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use relay::ids::{AccountId, TenantId};
 use relay::onboarding::{
     OAuthState, Provider, ReturnTarget, STATE_LIFETIME_SECONDS, SignedRequest, SignedRequestError,
@@ -35,141 +25,10 @@ use relay::webhook::{
     Delivery, EventSource, InboundEntry, QueueLimits, SignatureError, batches, parse_envelope,
     parse_queue_message, queue_messages, sign, verify_signature, verify_subscription,
 };
+use relay_fuzz::json::{Json, Mutation, Vocabulary};
+use relay_fuzz::{Count, fuzz};
 use serde_json::Value;
 use sha2::Sha256;
-
-// ---------------------------------------------------------------------------------------
-// The harness: bounded, counted, reproducible runs.
-
-/// One execution taking longer than this is a hang.
-const CASE_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_SHRINK_TIME_MS: u32 = 10_000;
-const MAX_SHRINK_ITERS: u32 = 4096;
-
-fn cases(default: u32) -> u32 {
-    match std::env::var("RELAY_FUZZ_CASES") {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("RELAY_FUZZ_CASES must be a number of cases, not {raw:?}")),
-        Err(_) => default,
-    }
-}
-
-/// The target's own fixed seed (FNV-1a of its name), or `RELAY_FUZZ_SEED`.
-fn seed(target: &str) -> u64 {
-    match std::env::var("RELAY_FUZZ_SEED") {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("RELAY_FUZZ_SEED must be a number, not {raw:?}")),
-        Err(_) => target.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        }),
-    }
-}
-
-/// The execution in progress, for the watchdog.
-type Current = Mutex<Option<(Instant, Box<dyn Debug + Send>)>>;
-
-struct Watch {
-    executions: AtomicU64,
-    finished: AtomicBool,
-    current: Current,
-}
-
-/// Clears the execution in progress when it ends, also by a panic.
-struct Running<'a>(&'a Current);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-fn watchdog(target: &'static str, watch: &Watch) {
-    while !watch.finished.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(20));
-        let current = watch.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((since, input)) = current.as_ref()
-            && since.elapsed() > CASE_TIMEOUT
-        {
-            eprintln!(
-                "fuzz {target}: one execution ran for more than {CASE_TIMEOUT:?} (a hang) on input {input:?}"
-            );
-            std::process::exit(3);
-        }
-    }
-}
-
-/// Runs `test` on `default_cases` inputs from `strategy` and prints how many executions
-/// (shrinking included) ran; `detail` adds what the inputs reached.
-fn fuzz<S>(
-    target: &'static str,
-    default_cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-    detail: impl Fn() -> String,
-) where
-    S: Strategy,
-    S::Value: Clone + Debug + Send + 'static,
-{
-    let seed = seed(target);
-    let config = Config {
-        cases: cases(default_cases),
-        max_shrink_time: MAX_SHRINK_TIME_MS,
-        max_shrink_iters: MAX_SHRINK_ITERS,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(seed),
-        ..Config::default()
-    };
-    let watch = Arc::new(Watch {
-        executions: AtomicU64::new(0),
-        finished: AtomicBool::new(false),
-        current: Mutex::new(None),
-    });
-    let dog = {
-        let watch = Arc::clone(&watch);
-        std::thread::spawn(move || watchdog(target, &watch))
-    };
-    let started = Instant::now();
-    let result = TestRunner::new(config).run(&strategy, |input| {
-        watch.executions.fetch_add(1, Ordering::Relaxed);
-        *watch.current.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), Box::new(input.clone())));
-        let _running = Running(&watch.current);
-        test(input)
-    });
-    let elapsed = started.elapsed();
-    watch.finished.store(true, Ordering::Release);
-    dog.join().expect("the watchdog never panics");
-    let n = watch.executions.load(Ordering::Relaxed);
-    if let Err(failure) = result {
-        panic!("fuzz {target} (seed {seed}, {n} executions): {failure}");
-    }
-    let detail = detail();
-    let detail = if detail.is_empty() {
-        String::new()
-    } else {
-        format!("; {detail}")
-    };
-    eprintln!(
-        "fuzz {target}: {n} executions, no panic ({:.2} s{detail})",
-        elapsed.as_secs_f64()
-    );
-}
-
-fn counter() -> Arc<AtomicU64> {
-    Arc::new(AtomicU64::new(0))
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-fn get(c: &AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
 
 // ---------------------------------------------------------------------------------------
 // Meta's documented payloads (the same files as the webhook's sample events).
@@ -298,189 +157,6 @@ const WORDS: &[&str] = &[
     "\\",
 ];
 
-/// A JSON document that can say what `serde_json::Value` cannot: duplicate keys, numbers
-/// of any size, invalid text.
-#[derive(Clone, Debug)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(String),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-    /// Put into the document verbatim.
-    Raw(String),
-}
-
-impl Json {
-    fn of(value: &Value) -> Json {
-        match value {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Number(n) => Json::Num(n.to_string()),
-            Value::String(s) => Json::Str(s.clone()),
-            Value::Array(items) => Json::Arr(items.iter().map(Json::of).collect()),
-            Value::Object(map) => {
-                Json::Obj(map.iter().map(|(k, v)| (k.clone(), Json::of(v))).collect())
-            }
-        }
-    }
-
-    fn render(&self, ascii: bool) -> String {
-        let mut out = String::new();
-        self.write(&mut out, ascii);
-        out
-    }
-
-    fn write(&self, out: &mut String, ascii: bool) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(n) | Json::Raw(n) => out.push_str(n),
-            Json::Str(s) => write_str(out, s, ascii),
-            Json::Arr(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out, ascii);
-                }
-                out.push(']');
-            }
-            Json::Obj(members) => {
-                out.push('{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_str(out, key, ascii);
-                    out.push(':');
-                    value.write(out, ascii);
-                }
-                out.push('}');
-            }
-        }
-    }
-
-    fn count(&self) -> usize {
-        1 + match self {
-            Json::Arr(items) => items.iter().map(Json::count).sum(),
-            Json::Obj(members) => members.iter().map(|(_, v)| v.count()).sum(),
-            _ => 0,
-        }
-    }
-
-    /// The `n`th node in document order (0 is the root).
-    fn node(&mut self, n: &mut usize) -> Option<&mut Json> {
-        if *n == 0 {
-            return Some(self);
-        }
-        *n -= 1;
-        match self {
-            Json::Arr(items) => {
-                for item in items.iter_mut() {
-                    if let Some(found) = item.node(n) {
-                        return Some(found);
-                    }
-                }
-                None
-            }
-            Json::Obj(members) => {
-                for (_, value) in members.iter_mut() {
-                    if let Some(found) = value.node(n) {
-                        return Some(found);
-                    }
-                }
-                None
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A JSON string; with `ascii`, every non-ASCII character as `\uXXXX`, as Meta sends them.
-fn write_str(out: &mut String, s: &str, ascii: bool) {
-    let quoted = serde_json::to_string(s).expect("a string always serialises");
-    if !ascii {
-        out.push_str(&quoted);
-        return;
-    }
-    for c in quoted.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-}
-
-/// A change to one node of a document.
-#[derive(Clone, Debug)]
-enum Mutation {
-    /// The node becomes another value, maybe of another type.
-    Replace(Json),
-    /// A member or element goes.
-    Remove(usize),
-    /// A member appears twice with the same key (same value, or another).
-    DuplicateKey(usize, Option<Json>),
-    /// A member gets another key.
-    Rename(usize, String),
-    /// A member or element is added.
-    Insert(String, Json),
-    /// The node is buried under this many arrays or objects (as text).
-    Nest(usize, bool),
-}
-
-impl Mutation {
-    fn apply(&self, root: &mut Json, at: usize) {
-        let mut n = at % root.count();
-        let node = root.node(&mut n).expect("the index is within the document");
-        match (self, node) {
-            (Mutation::Replace(value), node) => *node = value.clone(),
-            (Mutation::Remove(k), Json::Obj(members)) if !members.is_empty() => {
-                members.remove(k % members.len());
-            }
-            (Mutation::Remove(k), Json::Arr(items)) if !items.is_empty() => {
-                items.remove(k % items.len());
-            }
-            (Mutation::DuplicateKey(k, value), Json::Obj(members)) if !members.is_empty() => {
-                let (key, old) = members[k % members.len()].clone();
-                members.push((key, value.clone().unwrap_or(old)));
-            }
-            (Mutation::DuplicateKey(k, _), Json::Arr(items)) if !items.is_empty() => {
-                items.push(items[k % items.len()].clone());
-            }
-            (Mutation::Rename(k, key), Json::Obj(members)) if !members.is_empty() => {
-                let len = members.len();
-                members[k % len].0 = key.clone();
-            }
-            (Mutation::Insert(key, value), Json::Obj(members)) => {
-                members.push((key.clone(), value.clone()))
-            }
-            (Mutation::Insert(_, value), Json::Arr(items)) => items.push(value.clone()),
-            (Mutation::Nest(depth, arrays), node) => {
-                // As text: a tree this deep would overflow the stack of whoever walks it.
-                let (open, close) = if *arrays {
-                    ("[", "]")
-                } else {
-                    ("{\"id\":", "}")
-                };
-                let inner = node.render(false);
-                *node = Json::Raw(format!(
-                    "{}{inner}{}",
-                    open.repeat(*depth),
-                    close.repeat(*depth)
-                ));
-            }
-            _ => {}
-        }
-    }
-}
-
 /// A change to the rendered bytes, for almost-JSON.
 #[derive(Clone, Debug)]
 enum Splice {
@@ -584,32 +260,22 @@ fn key() -> impl Strategy<Value = String> {
     ]
 }
 
+fn vocabulary() -> Vocabulary {
+    Vocabulary {
+        number: number().boxed(),
+        text: text().boxed(),
+        raw: raw_token().boxed(),
+        key: key().boxed(),
+        nest_key: "id",
+    }
+}
+
 fn json() -> impl Strategy<Value = Json> {
-    let leaf = prop_oneof![
-        Just(Json::Null),
-        any::<bool>().prop_map(Json::Bool),
-        number().prop_map(Json::Num),
-        text().prop_map(Json::Str),
-        raw_token().prop_map(Json::Raw),
-    ];
-    leaf.prop_recursive(4, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Arr),
-            prop::collection::vec((key(), inner), 0..5).prop_map(Json::Obj),
-        ]
-    })
+    vocabulary().json()
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        4 => json().prop_map(Mutation::Replace),
-        3 => any::<usize>().prop_map(Mutation::Remove),
-        2 => (any::<usize>(), prop::option::of(json())).prop_map(|(k, v)| Mutation::DuplicateKey(k, v)),
-        2 => (any::<usize>(), key()).prop_map(|(k, key)| Mutation::Rename(k, key)),
-        3 => (key(), json()).prop_map(|(k, v)| Mutation::Insert(k, v)),
-        1 => (prop_oneof![1usize..8, 120usize..140, 1000usize..3000], any::<bool>())
-            .prop_map(|(d, arrays)| Mutation::Nest(d, arrays)),
-    ]
+    vocabulary().mutation()
 }
 
 fn splice() -> impl Strategy<Value = Splice> {
@@ -735,10 +401,10 @@ const ROOMY: QueueLimits = QueueLimits {
 
 #[derive(Default)]
 struct Reached {
-    accepted: AtomicU64,
-    messages: AtomicU64,
-    parsed: AtomicU64,
-    split: AtomicU64,
+    accepted: Count,
+    messages: Count,
+    parsed: Count,
+    split: Count,
 }
 
 /// The webhook function's whole path for one body: envelope, queue messages, batches, and
@@ -755,7 +421,7 @@ fn deliver(body: &[u8], limits: &QueueLimits, reached: &Reached) -> Result<(), T
         }
         Ok(Delivery::Accepted(envelope)) => envelope,
     };
-    bump(&reached.accepted);
+    reached.accepted.bump();
     let _ = format!("{envelope:?}");
     let mut indexes: Vec<usize> = envelope.entries.iter().map(|e| e.index).collect();
     for entry in &envelope.entries {
@@ -780,12 +446,12 @@ fn deliver(body: &[u8], limits: &QueueLimits, reached: &Reached) -> Result<(), T
     for limits in [QueueLimits::SQS, *limits] {
         let outbox = queue_messages(&envelope, &limits);
         for message in &outbox.messages {
-            bump(&reached.messages);
+            reached.messages.bump();
             prop_assert!(message.body().len() <= limits.max_body_bytes());
             prop_assert_eq!(message.platform(), envelope.platform);
             prop_assert_eq!(message.dedup_id().len(), 64);
             if let Some(parsed) = ingest(message.body()) {
-                bump(&reached.parsed);
+                reached.parsed.bump();
                 prop_assert_eq!(&parsed.account_id, message.account_id());
                 prop_assert_eq!(parsed.platform, envelope.platform);
             }
@@ -816,7 +482,7 @@ fn deliver(body: &[u8], limits: &QueueLimits, reached: &Reached) -> Result<(), T
             continue;
         };
         if parts.len() > 1 {
-            bump(&reached.split);
+            reached.split.bump();
         }
         let parsed: Option<Vec<InboundEntry>> = parts.iter().map(|m| ingest(m.body())).collect();
         if let Some(parsed) = parsed {
@@ -840,10 +506,10 @@ fn deliver(body: &[u8], limits: &QueueLimits, reached: &Reached) -> Result<(), T
 fn reached_detail(reached: &Reached) -> String {
     format!(
         "{} envelopes accepted, {} queue messages built, {} parsed back, {} entries split",
-        get(&reached.accepted),
-        get(&reached.messages),
-        get(&reached.parsed),
-        get(&reached.split)
+        reached.accepted.get(),
+        reached.messages.get(),
+        reached.parsed.get(),
+        reached.split.get()
     )
 }
 
@@ -957,9 +623,7 @@ fn fuzz_webhook_meta_payloads() {
         input,
         |(picks, shape, mutations, ascii, splice, limits)| {
             let mut doc = document(&picks, shape);
-            for (at, mutation) in &mutations {
-                mutation.apply(&mut doc, *at);
-            }
+            doc.mutate(&mutations);
             let mut bytes = doc.render(ascii).into_bytes();
             if let Some(splice) = &splice {
                 splice.apply(&mut bytes);
@@ -984,8 +648,8 @@ fn every_documented_payload_goes_through_untouched() {
         };
         deliver(fixture.as_bytes(), &small, &reached).unwrap();
     }
-    assert_eq!(get(&reached.accepted) as usize, 2 * FIXTURES.len());
-    assert!(get(&reached.parsed) > 0);
+    assert_eq!(reached.accepted.get() as usize, 2 * FIXTURES.len());
+    assert!(reached.parsed.get() > 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1264,7 +928,7 @@ fn fuzz_signed_request_arbitrary() {
         payload,
         ".{1,40}",
     );
-    let verified = counter();
+    let verified = Count::default();
     fuzz(
         "signed_request arbitrary",
         2000,
@@ -1279,7 +943,7 @@ fn fuzz_signed_request_arbitrary() {
             let signed = meta_signed(&key, &payload);
             match verify_signed_request(Some(&signed), Some(&Secret::new(key))) {
                 Ok(request) => {
-                    bump(&verified);
+                    verified.bump();
                     prop_assert!(!request.user_id.is_empty() && request.user_id.len() <= 32);
                     prop_assert!(request.user_id.bytes().all(|b| b.is_ascii_digit()));
                 }
@@ -1295,7 +959,7 @@ fn fuzz_signed_request_arbitrary() {
             }
             Ok(())
         },
-        || format!("{} signed payloads accepted", get(&verified)),
+        || format!("{} signed payloads accepted", verified.get()),
     );
 }
 
