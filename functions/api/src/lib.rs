@@ -25,10 +25,10 @@ use std::sync::Arc;
 use axum::Router;
 use relay::access::RateLimit;
 use relay::audit::AuditTrail;
-use relay::clients::Clients;
 use relay::clock::{Clock, SystemClock};
-use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
+use relay::config::{ConfigError, ConfigProblem, Vars};
 use relay::jobs::JobQueue;
+use relay::lambda::ColdStart;
 use relay::onboarding::OnboardingLinks;
 use relay::replies::Replies;
 use relay::store::Store;
@@ -101,42 +101,32 @@ pub struct App {
 
 impl App {
     /// Build every client from the environment.
-    pub fn from_config(
-        config: &Config,
-        secrets: &Secrets,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Self, ConfigError> {
-        let vars = Vars::from_process();
-        let settings = Settings::from_vars(&vars)?;
-        let media = MediaProbe::from_vars(&vars)?;
-        let publishing = relay::publishing::run::Settings::from_vars(&vars);
-        let uploads = relay::media::MediaBucket::from_vars(&vars, sdk);
-        let syncing = relay::insights::sync::Settings::from_vars(&vars);
+    pub fn from_cold_start(cold: &ColdStart) -> Result<Self, ConfigError> {
+        let (config, vars, sdk) = (&cold.config, &cold.vars, &cold.sdk);
+        let settings = Settings::from_vars(vars)?;
+        let media = MediaProbe::from_vars(vars)?;
+        let publishing = relay::publishing::run::Settings::from_vars(vars);
+        let uploads = relay::media::MediaBucket::from_vars(vars, sdk);
+        let syncing = relay::insights::sync::Settings::from_vars(vars);
         vars.finish()?;
-        let clients = Clients::from_config(config, secrets, sdk, ACTOR)?;
+        let clients = cold.clients(ACTOR)?;
         let missing = |var: &str| {
             ConfigError(vec![ConfigProblem::Missing {
                 var: var.to_owned(),
             }])
         };
-        let moderation = config
-            .queues
-            .moderation
-            .clone()
-            .ok_or_else(|| missing("RELAY_MODERATION_QUEUE_URL"))?;
-        let publish = config
-            .queues
-            .publish
-            .clone()
-            .ok_or_else(|| missing("RELAY_PUBLISH_QUEUE_URL"))?;
-        let sync = config
-            .queues
-            .sync
-            .clone()
-            .ok_or_else(|| missing("RELAY_SYNC_QUEUE_URL"))?;
-        let base = relay::accounts::env::public_base_url(&vars)
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = |url: &Option<String>, var: &str| {
+            url.clone()
+                .map(|url| JobQueue::new(sqs.clone(), url))
+                .ok_or_else(|| missing(var))
+        };
+        let moderation = queue(&config.queues.moderation, "RELAY_MODERATION_QUEUE_URL")?;
+        let publish = queue(&config.queues.publish, "RELAY_PUBLISH_QUEUE_URL")?;
+        let sync = queue(&config.queues.sync, "RELAY_SYNC_QUEUE_URL")?;
+        let base = relay::accounts::env::public_base_url(vars)
             .ok_or_else(|| missing(relay::accounts::env::PUBLIC_BASE_URL))?;
-        let links = OnboardingLinks::new(&secrets.oauth_state_key, base);
+        let links = OnboardingLinks::new(&cold.secrets.oauth_state_key, base);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             store: clients.store.clone(),
@@ -148,15 +138,15 @@ impl App {
                 tokens: clients.tokens,
                 clock: clock.clone(),
             },
-            moderation: JobQueue::new(aws_sdk_sqs::Client::new(sdk), moderation),
+            moderation,
             links,
             clock,
             settings,
             media,
-            publish: JobQueue::new(aws_sdk_sqs::Client::new(sdk), publish),
+            publish,
             publishing,
             uploads,
-            sync: JobQueue::new(aws_sdk_sqs::Client::new(sdk), sync),
+            sync,
             syncing,
         })
     }

@@ -7,10 +7,6 @@ use relay::lambda::ColdStart;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let cold = ColdStart::load().await?;
-    let app = Arc::new(api::App::from_config(
-        &cold.config,
-        &cold.secrets,
-        &cold.sdk,
-    )?);
+    let app = Arc::new(api::App::from_cold_start(&cold)?);
     lambda_http::run(api::router(app)).await
 }

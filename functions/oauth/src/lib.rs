@@ -41,8 +41,9 @@ use relay::accounts::erase::Erasure;
 use relay::accounts::{self as env};
 use relay::audit::AuditTrail;
 use relay::clock::{Clock, SystemClock};
-use relay::config::{Config, ConfigError, ConfigProblem, Secrets, Vars};
+use relay::config::{ConfigError, ConfigProblem};
 use relay::crypto::EnvelopeCipher;
+use relay::lambda::ColdStart;
 use relay::meta::GraphClient;
 use relay::onboarding::{DeletionCodes, OnboardingLinks, Provider, StateSigner};
 use relay::secret::Secret;
@@ -120,17 +121,13 @@ pub struct Oauth {
 }
 
 impl Oauth {
-    pub fn from_config(
-        config: &Config,
-        secrets: &Secrets,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Self, ConfigError> {
-        let vars = Vars::from_process();
+    pub fn from_cold_start(cold: &ColdStart) -> Result<Self, ConfigError> {
+        let (config, vars, sdk) = (&cold.config, &cold.vars, &cold.sdk);
         for required in [env::IG_APP_ID, env::FB_APP_ID] {
             vars.required(required);
         }
-        let meta = env::meta_config(config, secrets, &vars)?;
-        let settings = Settings::from_vars(&vars)?;
+        let meta = env::meta_config(config, &cold.secrets, vars)?;
+        let settings = Settings::from_vars(vars)?;
         let graph = GraphClient::new(meta.clone()).map_err(|e| {
             ConfigError(vec![ConfigProblem::Invalid {
                 var: env::META_BASE_URL.into(),
@@ -148,7 +145,7 @@ impl Oauth {
                 aws_sdk_dynamodb::Client::new(sdk),
                 config.audit_table.clone(),
             ),
-            state_key: secrets.oauth_state_key.clone(),
+            state_key: cold.secrets.oauth_state_key.clone(),
             instagram_app_secret: meta.credentials.instagram_app_secret.clone(),
             facebook_app_secret: meta.credentials.facebook_app_secret.clone(),
             clock: Arc::new(SystemClock),

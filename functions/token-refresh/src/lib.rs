@@ -9,8 +9,8 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use relay::accounts::Tokens;
-use relay::clients::Clients;
-use relay::config::{Config, ConfigError, Secrets, Vars};
+use relay::config::{ConfigError, Vars};
+use relay::lambda::ColdStart;
 use relay::store::StoreError;
 use relay::telemetry::Metrics;
 
@@ -59,13 +59,9 @@ pub struct TokenRefresh {
 }
 
 impl TokenRefresh {
-    pub fn from_config(
-        config: &Config,
-        secrets: &Secrets,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Self, ConfigError> {
-        let tokens = Clients::from_config(config, secrets, sdk, "system:token-refresh")?.tokens;
-        let settings = Settings::from_vars(&Vars::from_process())?;
+    pub fn from_cold_start(cold: &ColdStart) -> Result<Self, ConfigError> {
+        let tokens = cold.clients("system:token-refresh")?.tokens;
+        let settings = Settings::from_vars(&cold.vars)?;
         Ok(Self::new(tokens, settings))
     }
 

@@ -7,7 +7,7 @@ use relay::lambda::{ColdStart, run};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let cold = ColdStart::load().await?;
-    let refresh = token_refresh::TokenRefresh::from_config(&cold.config, &cold.secrets, &cold.sdk)?;
+    let refresh = token_refresh::TokenRefresh::from_cold_start(&cold)?;
     let refresh = &refresh;
     run(
         Some(refresh.metrics()),

@@ -13,7 +13,8 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::StreamExt;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use relay::config::{Config, ConfigError, Secrets, Vars};
+use relay::config::{ConfigError, Vars};
+use relay::lambda::ColdStart;
 use relay::secret::Secret;
 use relay::telemetry::Metrics;
 use relay::webhook::{
@@ -80,12 +81,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn from_config(
-        config: &Config,
-        secrets: &Secrets,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Self, ConfigError> {
-        let vars = Vars::from_process();
+    pub fn from_cold_start(cold: &ColdStart) -> Result<Self, ConfigError> {
+        let (config, vars, sdk) = (&cold.config, &cold.vars, &cold.sdk);
         let queue = config.queues.inbound.clone().unwrap_or_else(|| {
             vars.invalid(
                 "RELAY_INBOUND_QUEUE_URL",
@@ -94,14 +91,14 @@ impl Webhook {
             String::new()
         });
         vars.finish()?;
-        let settings = Settings::from_vars(&vars)?;
+        let settings = Settings::from_vars(vars)?;
         Ok(Self::new(
             aws_sdk_sqs::Client::new(sdk),
             queue,
             aws_sdk_dynamodb::Client::new(sdk),
             config.archive_table.clone(),
-            secrets.meta_app_secrets.clone(),
-            secrets.meta_verify_token.clone(),
+            cold.secrets.meta_app_secrets.clone(),
+            cold.secrets.meta_verify_token.clone(),
             settings,
         ))
     }
