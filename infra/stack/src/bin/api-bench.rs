@@ -17,9 +17,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bench::{Stack, percentile, root};
 use clap::Parser;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod bench;
 
 /// What to measure.
 #[derive(Debug, Parser)]
@@ -35,23 +38,6 @@ struct Args {
     starts: usize,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn root() -> PathBuf {
-    std::env::var("RELAY_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .expect("infra/stack lies two levels below the repository")
-                .to_owned()
-        })
-}
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -59,28 +45,8 @@ async fn main() {
     // Below the tenant's rate limit (20/s in the template), so every call is served.
     let rate = args.rate.max(1);
     let starts = args.starts;
-    let dir = std::env::var("RELAY_STACK_DIR").unwrap_or_else(|_| ".local".into());
-    let path = root().join(&dir).join("stack.json");
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (start the stack first)", path.display())),
-    )
-    .expect("stack.json is JSON");
-    let api = format!(
-        "{}/v1",
-        info["api_url"]
-            .as_str()
-            .expect("api_url")
-            .trim_end_matches('/')
-    );
-    let key = info["demo"]["api_key"]
-        .as_str()
-        .expect("the demo tenant's key")
-        .to_owned();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a client");
+    let stack = Stack::running();
+    let (info, api, key, http) = (&stack.info, &stack.api, &stack.key, &stack.http);
     println!(
         "management API list calls through the local router ({calls} calls each at {rate}/s, after 5 warm-up calls)"
     );
@@ -88,7 +54,7 @@ async fn main() {
         for _ in 0..5 {
             let _ = http
                 .get(format!("{api}{route}"))
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await;
         }
@@ -99,7 +65,7 @@ async fn main() {
             let started = Instant::now();
             let response = http
                 .get(format!("{api}{route}"))
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await
                 .expect("the router answers");
@@ -119,7 +85,7 @@ async fn main() {
     if starts == 0 {
         return;
     }
-    let env = function_env(&info);
+    let env = function_env(info);
     println!(
         "\ncold start: exec -> first request to the runtime API ({starts} starts each, release build)"
     );

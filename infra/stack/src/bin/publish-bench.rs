@@ -12,11 +12,13 @@
 //! publish queue's poller.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bench::{Stack, percentile};
 use clap::Parser;
 use serde_json::{Value, json};
+
+mod bench;
 
 /// What to measure.
 #[derive(Debug, Parser)]
@@ -27,23 +29,6 @@ struct Args {
     /// Minutes ahead the posts are spread over.
     #[arg(long, default_value_t = 3)]
     minutes: usize,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn root() -> PathBuf {
-    std::env::var("RELAY_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .nth(2)
-                .expect("infra/stack lies two levels below the repository")
-                .to_owned()
-        })
 }
 
 fn rfc3339(epoch_ms: i64) -> String {
@@ -89,37 +74,17 @@ async fn main() {
     let args = Args::parse();
     let posts = args.posts.max(1);
     let minutes = args.minutes.max(1);
-    let dir = std::env::var("RELAY_STACK_DIR").unwrap_or_else(|_| ".local".into());
-    let path = root().join(&dir).join("stack.json");
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (start the stack first)", path.display())),
-    )
-    .expect("stack.json is JSON");
-    let api = format!(
-        "{}/v1",
-        info["api_url"]
-            .as_str()
-            .expect("api_url")
-            .trim_end_matches('/')
-    );
+    let stack = Stack::running();
+    let (info, api, key, http) = (&stack.info, &stack.api, &stack.key, &stack.http);
     let sim = info["meta_simulator_url"]
         .as_str()
         .expect("meta_simulator_url")
         .trim_end_matches('/')
         .to_owned();
-    let key = info["demo"]["api_key"]
-        .as_str()
-        .expect("the demo tenant's key")
-        .to_owned();
     let account = info["demo"]["instagram_account_id"]
         .as_str()
         .expect("the demo Instagram account")
         .to_owned();
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a client");
     let files = format!("{sim}/_sim/files");
 
     // Spread over the window, the first a little ahead so it can still be scheduled.
@@ -133,7 +98,7 @@ async fn main() {
         let caption = format!("Bench post {i} ({kind}) {}", uuid::Uuid::new_v4().simple());
         let response = http
             .post(format!("{api}/posts"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(&json!({
                 "account_id": account,
                 "content": content,
@@ -167,7 +132,7 @@ async fn main() {
             let (id, kind, at) = entry;
             let post: Value = http
                 .get(format!("{api}/posts/{id}"))
-                .bearer_auth(&key)
+                .bearer_auth(key)
                 .send()
                 .await
                 .expect("the router answers")
