@@ -31,7 +31,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use media_fetch::MediaFetches;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -76,8 +76,8 @@ pub fn router(app: App) -> Router {
             "/api.instagram.com/oauth/access_token",
             post(oauth::ig_code_exchange),
         )
-        .route("/graph.instagram.com/{*rest}", any(graph_instagram))
-        .route("/graph.facebook.com/{*rest}", any(graph_facebook))
+        .route("/graph.instagram.com/{*rest}", graph_on(Host::Instagram))
+        .route("/graph.facebook.com/{*rest}", graph_on(Host::Facebook))
         .layer(middleware::from_fn_with_state(app.clone(), meta_layer));
     Router::new()
         .merge(meta)
@@ -505,24 +505,13 @@ fn is_version(segment: &str) -> bool {
     })
 }
 
-async fn graph_instagram(
-    State(app): State<App>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    graph(app, Host::Instagram, method, uri, headers, body).await
-}
-
-async fn graph_facebook(
-    State(app): State<App>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    graph(app, Host::Facebook, method, uri, headers, body).await
+/// Every Graph call to `host`, whatever its method and path.
+fn graph_on(host: Host) -> MethodRouter<App> {
+    any(
+        move |State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            graph(app, host, method, uri, headers, body)
+        },
+    )
 }
 
 async fn graph(
