@@ -384,22 +384,7 @@ mod tests {
     }
 
     fn media(product: &str, published_at_ms: i64) -> Media {
-        Media {
-            id: "1".into(),
-            account_id: "2".into(),
-            media_type: "IMAGE".into(),
-            media_product_type: product.into(),
-            caption: None,
-            alt_text: None,
-            media_url: None,
-            permalink: String::new(),
-            children: Vec::new(),
-            parent: None,
-            container_id: None,
-            published_at_ms,
-            comment_enabled: true,
-            counts_toward_quota: false,
-        }
+        Media::new("1".into(), "2", "IMAGE", product, published_at_ms)
     }
 
     #[test]

@@ -316,39 +316,25 @@ pub fn publish(state: &mut SimState, ctx: &mut Ctx, auth: &Auth, account: &str) 
         if let Some(c) = child {
             c.published_media = Some(child_id.clone());
         }
+        let child_type = if is_video { "VIDEO" } else { "IMAGE" };
         state.media.push(Media {
-            id: child_id.clone(),
-            account_id: account.to_owned(),
-            media_type: if is_video { "VIDEO" } else { "IMAGE" }.into(),
-            media_product_type: "FEED".into(),
-            caption: None,
-            alt_text: None,
             media_url: url,
             permalink: format!("https://www.instagram.com/p/{code}/"),
-            children: Vec::new(),
             parent: Some(media_id.clone()),
             container_id: Some(child_container.clone()),
-            published_at_ms: now.ms(),
-            comment_enabled: true,
-            counts_toward_quota: false,
+            ..Media::new(child_id.clone(), account, child_type, "FEED", now.ms())
         });
         child_ids.push(child_id);
     }
     state.media.push(Media {
-        id: media_id.clone(),
-        account_id: account.to_owned(),
-        media_type: media_type.into(),
-        media_product_type: product.into(),
         caption: container.caption.clone(),
         alt_text: container.alt_text.clone(),
         media_url: container.media_url.clone(),
         permalink,
         children: child_ids,
-        parent: None,
         container_id: Some(creation_id.clone()),
-        published_at_ms: now.ms(),
-        comment_enabled: true,
         counts_toward_quota: true,
+        ..Media::new(media_id.clone(), account, media_type, product, now.ms())
     });
     if let Some(c) = state.containers.get_mut(&creation_id) {
         c.published_media = Some(media_id.clone());

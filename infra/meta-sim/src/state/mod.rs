@@ -403,22 +403,18 @@ impl SimState {
         };
         let extension = if media_type == "VIDEO" { "mp4" } else { "jpg" };
         self.media.push(Media {
-            id: id.clone(),
-            account_id: account_id.to_owned(),
-            media_type: media_type.to_owned(),
-            media_product_type: media_product_type.to_owned(),
             caption: caption.map(str::to_owned),
-            alt_text: None,
             media_url: Some(format!(
                 "https://scontent.cdninstagram.com/v/{id}.{extension}"
             )),
             permalink,
-            children: Vec::new(),
-            parent: None,
-            container_id: None,
-            published_at_ms,
-            comment_enabled: true,
-            counts_toward_quota: false,
+            ..Media::new(
+                id.clone(),
+                account_id,
+                media_type,
+                media_product_type,
+                published_at_ms,
+            )
         });
         id
     }

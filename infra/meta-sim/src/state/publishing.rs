@@ -333,6 +333,35 @@ pub struct Media {
     pub counts_toward_quota: bool,
 }
 
+impl Media {
+    /// A media object as Meta first creates it: comments on, no caption, alt text, URL,
+    /// permalink or children, and outside the publishing quota; callers set what differs.
+    pub fn new(
+        id: String,
+        account_id: &str,
+        media_type: &str,
+        media_product_type: &str,
+        published_at_ms: i64,
+    ) -> Self {
+        Self {
+            id,
+            account_id: account_id.to_owned(),
+            media_type: media_type.to_owned(),
+            media_product_type: media_product_type.to_owned(),
+            caption: None,
+            alt_text: None,
+            media_url: None,
+            permalink: String::new(),
+            children: Vec::new(),
+            parent: None,
+            container_id: None,
+            published_at_ms,
+            comment_enabled: true,
+            counts_toward_quota: false,
+        }
+    }
+}
+
 /// A Facebook Page post or photo.
 #[derive(Clone, Debug, Serialize)]
 pub struct PagePost {
