@@ -25,25 +25,26 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Everything from the environment. `actor` names the function in audit records
-    /// (`system:<function>`). Reads `RELAY_META_BASE_URL`, the app ids, the token policy
-    /// and `RELAY_PUBLIC_BASE_URL` (reconnect events then carry an onboarding link).
+    /// Everything from the configuration. `actor` names the function in audit records
+    /// (`system:<function>`). Reads from `vars` `RELAY_META_BASE_URL`, the app ids, the
+    /// token policy and `RELAY_PUBLIC_BASE_URL` (reconnect events then carry an
+    /// onboarding link).
     pub fn from_config(
         config: &Config,
         secrets: &Secrets,
+        vars: &Vars,
         sdk: &aws_config::SdkConfig,
         actor: impl Into<String>,
     ) -> Result<Self, ConfigError> {
-        let vars = Vars::from_process();
-        let graph = GraphClient::new(meta_config(config, secrets, &vars)?).map_err(|e| {
+        let graph = GraphClient::new(meta_config(config, secrets, vars)?).map_err(|e| {
             ConfigError(vec![ConfigProblem::Invalid {
                 var: META_BASE_URL.into(),
                 reason: e.to_string(),
             }])
         })?;
-        let policy = TokenPolicy::from_vars(&vars)?;
+        let policy = TokenPolicy::from_vars(vars)?;
         let links =
-            public_base_url(&vars).map(|base| OnboardingLinks::new(&secrets.oauth_state_key, base));
+            public_base_url(vars).map(|base| OnboardingLinks::new(&secrets.oauth_state_key, base));
         vars.finish()?;
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let store = Store::new(dynamodb.clone(), config.main_table.clone());

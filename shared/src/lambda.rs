@@ -54,7 +54,7 @@ impl ColdStart {
     /// The clients (store, audit trail, Graph, bus, tokens) from this configuration;
     /// `actor` names the function in audit records.
     pub fn clients(&self, actor: &str) -> Result<Clients, ConfigError> {
-        Clients::from_config(&self.config, &self.secrets, &self.sdk, actor)
+        Clients::from_config(&self.config, &self.secrets, &self.vars, &self.sdk, actor)
     }
 
     /// The same without the secrets, for a function that holds none (and has no right to
