@@ -45,6 +45,7 @@ impl<P: Ports> Ingestion<P> {
                 action: Default::default(),
             };
             self.moderation.enqueue(&job, 0).await?;
+            self.metrics.count("ModerationJobsQueued", 1);
         }
         Ok(())
     }
