@@ -16,7 +16,8 @@
 # Settings (environment): RELAY_STACK_API_PORT (8080), RELAY_STACK_SIM_PORT (8099),
 # RELAY_STACK_MOTO_PORT (5050), RELAY_STACK_LAMBDA_PORT (9000) — 0 picks a free port;
 # META_APP_SECRET, META_VERIFY_TOKEN, OAUTH_STATE_KEY; RELAY_STACK_DIR (.local);
-# RELAY_STACK_RELOAD=0 (no rebuild on code changes); RELAY_STACK_RETRY_SECONDS (2).
+# RELAY_STACK_RELOAD=0 (no rebuild on code changes); RELAY_STACK_RETRY_SECONDS (2);
+# RELAY_STACK_CONCURRENCY (4 instances of each function at once).
 set -euo pipefail
 
 # shellcheck source=infra/scripts/python-tools.sh

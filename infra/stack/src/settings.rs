@@ -52,6 +52,8 @@ pub enum SettingsError {
     Port { var: &'static str, value: String },
     #[error("{var} must be a whole number of seconds, got {value:?}")]
     Seconds { var: &'static str, value: String },
+    #[error("RELAY_STACK_CONCURRENCY must be a whole number from 1 to 64, not {value:?}")]
+    Concurrency { value: String },
     #[error("{var} must be at least 32 characters (it signs OAuth states and links)")]
     StateKey { var: &'static str },
     #[error(
@@ -89,6 +91,9 @@ pub struct Settings {
     pub reload: bool,
     /// Seconds before a failed SQS record is received again (see the sqs module).
     pub retry_seconds: u32,
+    /// Instances of each function that may run at once (Lambda scales out the same way;
+    /// cargo lambda watch runs one by default).
+    pub concurrency: u32,
     /// Variables handed to the functions as they are, when set (LLM settings, log level).
     pub passthrough: BTreeMap<String, String>,
 }
@@ -164,6 +169,15 @@ impl Settings {
                 value: v,
             })?,
         };
+        let concurrency = match get("RELAY_STACK_CONCURRENCY") {
+            None => 4,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or(SettingsError::Concurrency { value: v })?,
+        };
         let reload = !matches!(
             get("RELAY_STACK_RELOAD").as_deref(),
             Some("0" | "false" | "no" | "off")
@@ -189,6 +203,7 @@ impl Settings {
             state_key,
             reload,
             retry_seconds,
+            concurrency,
             passthrough,
             root,
         })
@@ -261,6 +276,7 @@ mod tests {
         assert_eq!(s.app_secret, DEFAULT_APP_SECRET);
         assert!(s.state_key.len() >= 32);
         assert!(s.reload);
+        assert_eq!(s.concurrency, 4);
 
         let s = settings(&[
             ("RELAY_ROOT", "/repo"),
@@ -269,6 +285,7 @@ mod tests {
             ("META_APP_SECRET", "abc"),
             ("META_VERIFY_TOKEN", "tok"),
             ("RELAY_STACK_RELOAD", "0"),
+            ("RELAY_STACK_CONCURRENCY", "1"),
             ("RUST_LOG", "debug"),
         ])
         .unwrap();
@@ -279,6 +296,7 @@ mod tests {
             ("abc", "tok")
         );
         assert!(!s.reload);
+        assert_eq!(s.concurrency, 1);
         assert_eq!(
             s.passthrough.get("RUST_LOG").map(String::as_str),
             Some("debug")
@@ -295,5 +313,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("OAUTH_STATE_KEY"), "{err}");
+        let err = settings(&[("RELAY_ROOT", "/r"), ("RELAY_STACK_CONCURRENCY", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RELAY_STACK_CONCURRENCY"), "{err}");
     }
 }

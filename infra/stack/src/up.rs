@@ -416,6 +416,7 @@ async fn start(
     .map(str::to_owned)
     .collect();
     args.push(ports.lambda.to_string());
+    args.extend(["--concurrency".to_owned(), settings.concurrency.to_string()]);
     if !settings.reload {
         args.push("--ignore-changes".into());
     }
