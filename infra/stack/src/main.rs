@@ -13,6 +13,7 @@
 //! Exit codes: 0 done, 1 failed, 2 refused to start (a port taken, a tool missing, a
 //! bad setting), 3 no stack running.
 
+mod browse;
 mod cron;
 mod demo;
 mod invoke;
