@@ -816,6 +816,49 @@ async fn a_reaction_whose_message_never_comes_ends_as_an_orphan_raw_event() {
     );
 }
 
+#[tokio::test]
+async fn a_reaction_and_an_edit_kept_as_orphans_land_on_their_message_when_it_comes_late() {
+    let p = Pipeline::with(Options {
+        ingest: ingest::Settings {
+            debounce: Duration::ZERO,
+            orphan_receives: 1,
+            ..ingest::Settings::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    p.connect("acme", IG, Channel::Instagram).await;
+    p.deliver(
+        json!({"kind": "reaction", "account_id": IG, "customer_id": CUSTOMER,
+        "mid": "ig.late", "reaction": "wow", "timestamp": T0 + 5}),
+    )
+    .await;
+    p.deliver(
+        json!({"kind": "edit", "account_id": IG, "customer_id": CUSTOMER,
+        "mid": "ig.late", "text": "Is the blue one back?", "num_edit": 1, "timestamp": T0 + 6}),
+    )
+    .await;
+    let early = p.drain().await;
+    assert_eq!(early.failed, 0, "kept at once: orphan_receives is 1");
+    assert_eq!(p.raw_events("acme", IG).await.len(), 2, "both kept raw");
+
+    p.deliver(dm("ig.late", "Is the red one back?", T0 + 1))
+        .await;
+    p.drain().await;
+    let message = p.message("acme", IG, "ig.late").await;
+    assert_eq!(reaction_of(&message, "customer").as_deref(), Some("wow"));
+    assert_eq!(message.text.as_deref(), Some("Is the blue one back?"));
+    assert_eq!(message.edit_count, 1);
+
+    // Delivered again, the message is a duplicate and changes nothing twice.
+    p.deliver(dm("ig.late", "Is the red one back?", T0 + 1))
+        .await;
+    p.drain().await;
+    let again = p.message("acme", IG, "ig.late").await;
+    assert_eq!(again, message);
+    assert_eq!(p.messages("acme", IG, CUSTOMER).await.len(), 1);
+}
+
 // ------------------------------------------------------------------------------------
 // Human takeover
 

@@ -5,7 +5,9 @@
 //!   Put is conditional, so a redelivered message is detected and never stored twice;
 //! - conversation times only move forward (conditional "newer than" updates), so
 //!   out-of-order arrival cannot move `last_activity_at` or the 24-hour window back;
-//! - reactions, edits and reads carry their event time and only a newer one applies.
+//! - reactions, edits and reads carry their event time and only a newer one applies;
+//! - a change whose message is not stored yet is held on the message's mid pointer and
+//!   applied by the write that stores the message (see [`Store::hold_change`]).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -45,12 +47,50 @@ impl Applied {
 
 /// The item under a message's mid, naming the message's key. Its fields must not be
 /// called `pk`/`sk`: those are the pointer item's own key attributes, which
-/// [`Store::item`] writes over the entity's fields.
+/// [`Store::item`] writes over the entity's fields. Before the message is stored it may
+/// hold only changes that came first (`held`), and no message key.
 #[derive(Serialize, Deserialize)]
 struct Pointer {
-    message_pk: String,
-    message_sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_sk: Option<String>,
 }
+
+/// A change that came before its message, kept (as JSON) on the message's mid pointer
+/// under a name that makes a redelivered change one entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HeldChange {
+    Delete,
+    Reaction {
+        who: String,
+        reaction: StoredReaction,
+    },
+    Read {
+        customer: CustomerId,
+        read_at: i64,
+    },
+    Edit {
+        text: Option<String>,
+        num_edit: u32,
+    },
+}
+
+impl HeldChange {
+    /// Its entry on the pointer: one per kind and author, newest time or edit number.
+    fn entry(&self) -> String {
+        match self {
+            Self::Delete => "delete".into(),
+            Self::Reaction { who, reaction } => format!("reaction:{who}:{}", reaction.at),
+            Self::Read { read_at, .. } => format!("read:{read_at}"),
+            Self::Edit { num_edit, .. } => format!("edit:{num_edit}"),
+        }
+    }
+}
+
+/// How many times a message write is tried against a pointer whose held changes move.
+const HELD_ATTEMPTS: usize = 5;
 
 impl Store {
     /// Write an entity only if no item has its key: `Duplicate` when one does (an
@@ -89,8 +129,8 @@ impl Store {
             &ptr_key,
             &IndexKeys::default(),
             &Pointer {
-                message_pk: msg_key.pk.clone(),
-                message_sk: msg_key.sk.clone(),
+                message_pk: Some(msg_key.pk.clone()),
+                message_sk: Some(msg_key.sk.clone()),
             },
         )?;
         let item = Self::item(&msg_key, &IndexKeys::default(), message)?;
@@ -112,47 +152,100 @@ impl Store {
             .expression_attribute_values(":c", s(c.as_str()))
             .build()
             .expect("table, key and expression are set");
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(self.table())
-                            .set_item(Some(pointer))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .expect("table and item are set"),
-                    )
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(self.table())
-                            .set_item(Some(item))
-                            .build()
-                            .expect("table and item are set"),
-                    )
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().update(counters).build())
-            .send()
-            .await;
-        let recorded = match result {
-            Ok(_) => Recorded::New,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                // Only the pointer carries a condition, so a cancellation means the mid is
-                // known (or a concurrent writer holds it): a duplicate.
-                Recorded::Duplicate
+        let mut held: Option<AttributeValue> = None;
+        let mut attempt = 0;
+        let recorded = loop {
+            attempt += 1;
+            // The pointer's condition is the dedupe. A pointer that holds only changes
+            // that came first is taken over, exactly as read, and its changes applied.
+            let pointer_put = match &held {
+                None => Put::builder().condition_expression("attribute_not_exists(pk)"),
+                Some(changes) => Put::builder()
+                    .condition_expression("attribute_not_exists(message_pk) AND held = :held")
+                    .expression_attribute_values(":held", changes.clone()),
+            };
+            let result = self
+                .client()
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(
+                            pointer_put
+                                .table_name(self.table())
+                                .set_item(Some(pointer.clone()))
+                                .build()
+                                .expect("table and item are set"),
+                        )
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(self.table())
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .expect("table and item are set"),
+                        )
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(counters.clone())
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => break Recorded::New,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+                {
+                    // Only the pointer carries a condition: the mid is known (a
+                    // duplicate), or changes wait on it for the message.
+                    let current = self.raw_item(&ptr_key).await?;
+                    match current.as_ref().and_then(|item| item.get("held")) {
+                        Some(changes)
+                            if !current
+                                .as_ref()
+                                .is_some_and(|i| i.contains_key("message_pk"))
+                                && attempt < HELD_ATTEMPTS =>
+                        {
+                            held = Some(changes.clone());
+                        }
+                        _ if current
+                            .as_ref()
+                            .is_some_and(|i| i.contains_key("message_pk")) =>
+                        {
+                            break Recorded::Duplicate;
+                        }
+                        _ if attempt < HELD_ATTEMPTS => held = None,
+                        _ => {
+                            return Err(StoreError::Conflict {
+                                what: "message pointer",
+                            });
+                        }
+                    }
+                }
+                Err(e) => return Err(StoreError::dynamo("TransactWriteItems", e)),
             }
-            Err(e) => return Err(StoreError::dynamo("TransactWriteItems", e)),
         };
+        if recorded == Recorded::New
+            && let Some(AttributeValue::M(changes)) = &held
+        {
+            for change in changes.values() {
+                let AttributeValue::S(json) = change else {
+                    continue;
+                };
+                let change: HeldChange =
+                    serde_json::from_str(json).map_err(|e| StoreError::Decode {
+                        what: "held change",
+                        reason: e.to_string(),
+                    })?;
+                self.apply_held(t, a, message.mid.as_str(), &change).await?;
+            }
+        }
         self.bring_conversation_forward(message).await?;
         self.touch_contact(t, a, c, username, message.timestamp_ms)
             .await?;
@@ -242,10 +335,11 @@ impl Store {
         else {
             return Ok(None);
         };
-        let key = Key {
-            pk: pointer.message_pk,
-            sk: pointer.message_sk,
+        let (Some(pk), Some(sk)) = (pointer.message_pk, pointer.message_sk) else {
+            // Only changes wait there: the message is not stored yet.
+            return Ok(None);
         };
+        let key = Key { pk, sk };
         // The pointer lives in the same tenant's partition space; check anyway so a
         // corrupted pointer can never lead across tenants.
         if !key.pk.starts_with(&format!("{}#", keys::tenant_pk(tenant))) {
@@ -398,6 +492,69 @@ impl Store {
             .apply_if()
             .await?;
         Ok(Applied::newer_applied(applied))
+    }
+
+    /// Keep a change whose message is not stored yet on the message's mid pointer, until
+    /// `ttl_epoch_seconds`; the write that stores the message applies it. `Applied` when
+    /// the message was stored meanwhile and the change was applied to it instead.
+    pub async fn hold_change(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        change: &HeldChange,
+        ttl_epoch_seconds: i64,
+    ) -> Result<Applied, StoreError> {
+        let key = keys::message_pointer(tenant, account, mid);
+        let json = serde_json::to_string(change).map_err(|e| StoreError::Decode {
+            what: "held change",
+            reason: e.to_string(),
+        })?;
+        // A map to hold them first (a path into a missing map is an error), then the entry.
+        let held = self
+            .update(&key, "SET held = if_not_exists(held, :none), #ttl = :ttl")
+            .condition("attribute_not_exists(message_pk)")
+            .name("#ttl", "ttl")
+            .value(":none", AttributeValue::M(Default::default()))
+            .value(":ttl", n(ttl_epoch_seconds))
+            .apply_if()
+            .await?
+            && self
+                .update(&key, "SET held.#entry = :change")
+                .condition("attribute_not_exists(message_pk)")
+                .name("#entry", change.entry())
+                .value(":change", s(json))
+                .apply_if()
+                .await?;
+        if held {
+            return Ok(Applied::MessageUnknown);
+        }
+        self.apply_held(tenant, account, mid, change).await
+    }
+
+    /// Apply a held change to the stored message `mid`.
+    async fn apply_held(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        change: &HeldChange,
+    ) -> Result<Applied, StoreError> {
+        match change {
+            HeldChange::Delete => self.apply_delete(tenant, account, mid).await,
+            HeldChange::Reaction { who, reaction } => {
+                self.apply_reaction(tenant, account, mid, who, reaction)
+                    .await
+            }
+            HeldChange::Read { customer, read_at } => {
+                self.apply_read(tenant, account, customer, Some(mid), None, *read_at)
+                    .await
+            }
+            HeldChange::Edit { text, num_edit } => {
+                self.apply_edit(tenant, account, mid, text.as_deref(), *num_edit)
+                    .await
+            }
+        }
     }
 
     /// Note that the follow-up jobs for a message were queued.

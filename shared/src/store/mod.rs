@@ -363,6 +363,11 @@ impl Store {
         &self,
         key: &Key,
     ) -> Result<Option<T>, StoreError> {
+        self.raw_item(key).await?.map(Self::entity).transpose()
+    }
+
+    /// The item under `key` as DynamoDB holds it (consistent read).
+    pub(crate) async fn raw_item(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
             .db
             .get_item()
@@ -372,7 +377,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(Self::entity).transpose()
+        Ok(out.item)
     }
 
     /// Read one page of a partition (of the table, or of an index).

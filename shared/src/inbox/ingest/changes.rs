@@ -3,8 +3,10 @@
 //! A change applies only when it is newer than what it replaces, so redelivered and
 //! reordered changes end in the same state. A change whose message is not stored yet is
 //! an error until [`Settings::orphan_receives`](super::Settings::orphan_receives)
-//! deliveries (its message is usually just behind it); then it is kept as an orphan raw
-//! event, so that a message that never comes cannot block the entry for good.
+//! deliveries (its message is usually just behind it); then it is held for its message
+//! (the write that stores the message applies it) and kept as an orphan raw event, so
+//! that a message that comes late still gets it and one that never comes cannot block
+//! the entry for good.
 
 use super::ports::{Change, Messages};
 use super::{IngestError, Ingestion, Ports};
@@ -32,9 +34,26 @@ impl<P: Ports> Ingestion<P> {
                 return Err(IngestError::MessageNotYetStored(change.what()));
             }
             Applied::MessageUnknown => {
-                self.metrics.count("OrphanEvents", 1);
-                let kind = format!("orphan:{}", change.what());
-                self.keep_event(route, &kind, event).await?;
+                let held = match change.held() {
+                    Some((mid, held)) => {
+                        let until = self.clock.now_ms() / 1000
+                            + self.settings.raw_event_ttl.as_secs() as i64;
+                        self.store
+                            .hold_change(&route.tenant_id, &route.account_id, mid, &held, until)
+                            .await?
+                    }
+                    None => Applied::MessageUnknown,
+                };
+                match held {
+                    // The message was stored meanwhile; the change went onto it.
+                    Applied::Applied => self.metrics.count("ChangesApplied", 1),
+                    Applied::Stale => self.metrics.count("ChangesStale", 1),
+                    Applied::MessageUnknown => {
+                        self.metrics.count("OrphanEvents", 1);
+                        let kind = format!("orphan:{}", change.what());
+                        self.keep_event(route, &kind, event).await?;
+                    }
+                }
             }
         }
         Ok(())

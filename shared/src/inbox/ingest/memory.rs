@@ -21,7 +21,7 @@ use crate::inbox::{Conversation, Direction, RawEvent, StoredComment, StoredMessa
 use crate::jobs::MemoryQueue;
 use crate::store::StoreError;
 use crate::store::accounts::{Channel, Route};
-use crate::store::inbox::{Applied, Recorded};
+use crate::store::inbox::{Applied, HeldChange, Recorded};
 use crate::store::keys::{self, Key};
 use crate::store::usage::Counter;
 
@@ -73,6 +73,8 @@ struct State {
     debounce: HashMap<Account, u32>,
     usage: BTreeMap<TenantId, BTreeMap<Counter, u64>>,
     seen: HashMap<Account, i64>,
+    /// Changes that came before their message, by the message's mid.
+    held: HashMap<(TenantId, AccountId, String), Vec<HeldChange>>,
 }
 
 impl MemoryInbox {
@@ -201,10 +203,15 @@ impl State {
             let key = keys::message(t, a, c, m.timestamp_ms, m.mid.as_str());
             self.messages
                 .insert((key.pk.clone(), key.sk.clone()), m.clone());
+            let held = self.held.remove(&pointer).unwrap_or_default();
             self.pointers.insert(pointer, key);
             let conversation = self.conversations.entry(thread.clone()).or_default();
             conversation.message_count += 1;
             conversation.unread_count += u64::from(inbound);
+            // The changes that came first apply with the message, as on the store.
+            for change in &held {
+                self.apply(t, a, &Change::of_held(m.mid.as_str(), change));
+            }
             Recorded::New
         };
         // Brought forward for a duplicate too, as the store does.
@@ -364,6 +371,23 @@ impl Messages for MemoryInbox {
         change: &Change<'_>,
     ) -> Result<Applied, StoreError> {
         Ok(self.state().apply(tenant, account, change))
+    }
+
+    async fn hold_change(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        change: &HeldChange,
+        _ttl_epoch_seconds: i64,
+    ) -> Result<Applied, StoreError> {
+        let mut state = self.state();
+        let pointer = (tenant.clone(), account.clone(), mid.to_owned());
+        if state.pointers.contains_key(&pointer) {
+            return Ok(state.apply(tenant, account, &Change::of_held(mid, change)));
+        }
+        state.held.entry(pointer).or_default().push(change.clone());
+        Ok(Applied::MessageUnknown)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::ids::{AccountId, CommentId, CustomerId, TenantId};
 use crate::inbox::{RawEvent, StoredComment, StoredMessage, StoredReaction};
 use crate::jobs::{AiReplyJob, Enqueue, JobQueue, ModerationJob};
 use crate::store::accounts::{Channel, Route};
-use crate::store::inbox::{Applied, Recorded};
+use crate::store::inbox::{Applied, HeldChange, Recorded};
 use crate::store::keys::Key;
 use crate::store::usage::Counter;
 use crate::store::{Store, StoreError};
@@ -65,7 +65,72 @@ pub enum Change<'a> {
     },
 }
 
-impl Change<'_> {
+impl<'a> Change<'a> {
+    /// The mid it waits for and the change to hold there while its message is not
+    /// stored; none for a read named only by its watermark.
+    pub fn held(&self) -> Option<(&'a str, HeldChange)> {
+        Some(match self {
+            Self::Delete { mid } => (*mid, HeldChange::Delete),
+            Self::Reaction { mid, who, reaction } => (
+                *mid,
+                HeldChange::Reaction {
+                    who: (*who).to_owned(),
+                    reaction: reaction.clone(),
+                },
+            ),
+            Self::Read {
+                customer,
+                mid,
+                read_at,
+                ..
+            } => (
+                (*mid)?,
+                HeldChange::Read {
+                    customer: (*customer).clone(),
+                    read_at: *read_at,
+                },
+            ),
+            Self::Edit {
+                mid,
+                text,
+                num_edit,
+            } => (
+                *mid,
+                HeldChange::Edit {
+                    text: text.map(str::to_owned),
+                    num_edit: *num_edit,
+                },
+            ),
+        })
+    }
+
+    /// A held change, as it applies to its message `mid`.
+    pub fn of_held(mid: &'a str, held: &'a HeldChange) -> Self {
+        match held {
+            HeldChange::Delete => Self::Delete { mid },
+            HeldChange::Reaction { who, reaction } => Self::Reaction {
+                mid,
+                who: if who == "business" {
+                    "business"
+                } else {
+                    "customer"
+                },
+                reaction: reaction.clone(),
+            },
+            HeldChange::Read { customer, read_at } => Self::Read {
+                customer,
+                mid: Some(mid),
+                watermark_ms: None,
+                read_at: *read_at,
+            },
+            HeldChange::Edit { text, num_edit } => Self::Edit {
+                mid,
+                text: text.as_deref(),
+                num_edit: *num_edit,
+            },
+        }
+    }
+
     /// What it is, for logs and the kind of an orphan kept raw.
     pub fn what(&self) -> &'static str {
         match self {
@@ -100,6 +165,18 @@ pub trait Messages: Send + Sync {
         tenant: &TenantId,
         account: &AccountId,
         change: &Change<'_>,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// Keep a change whose message is not stored yet, until `ttl_epoch_seconds`, for the
+    /// message's write to apply; `MessageUnknown` when it is kept, or what applying it
+    /// did when the message was stored meanwhile.
+    fn hold_change(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        change: &HeldChange,
+        ttl_epoch_seconds: i64,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 }
 
@@ -279,6 +356,17 @@ impl Messages for Store {
                     .await
             }
         }
+    }
+
+    fn hold_change(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        mid: &str,
+        change: &HeldChange,
+        ttl_epoch_seconds: i64,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send {
+        Store::hold_change(self, tenant, account, mid, change, ttl_epoch_seconds)
     }
 }
 

@@ -224,6 +224,26 @@ async fn a_reaction_before_its_message_waits_for_it_then_applies_in_event_order(
 }
 
 #[tokio::test]
+async fn a_reaction_kept_as_an_orphan_still_lands_on_its_message_when_that_comes_late() {
+    let ingestion = ingestion();
+    let last = ingestion.settings.orphan_receives;
+    let outcome = deliver(&ingestion, "instagram-reaction", last).await;
+    assert!(matches!(outcome[..], [Ok(())]), "{outcome:?}");
+    assert_eq!(ingestion.metrics().get("OrphanEvents"), 1);
+
+    deliver_ok(&ingestion, "instagram-message-echo").await;
+    let message = ingestion
+        .store
+        .message(&acme(), &account(IG), ECHO_MID)
+        .expect("the echo is stored");
+    let love = message
+        .reactions
+        .get("customer")
+        .expect("the reaction that came first is on the message");
+    assert_eq!(love.reaction.as_deref(), Some("love"));
+}
+
+#[tokio::test]
 async fn a_change_whose_message_never_comes_is_kept_as_an_orphan_on_its_last_receive() {
     let ingestion = ingestion();
     let last = ingestion.settings.orphan_receives;
