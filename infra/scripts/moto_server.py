@@ -13,11 +13,19 @@ long run slows down as its data grows (a storm of 10,000 events ran at a few eve
 second). With the calls serialised, saving and restoring only the items the
 transaction names keeps the same all-or-nothing result.
 
+It also counts the calls it answers, by service and action (the X-Amz-Target of
+DynamoDB, SQS, KMS and EventBridge), at GET /_relay/calls, so a run can report the AWS
+calls (and so the cost) of what it did. POST /_relay/faults {"dynamodb_throttle": N}
+has the next N DynamoDB calls answered as DynamoDB throttles
+(ProvisionedThroughputExceededException), for fault runs.
+
 Usage: python infra/scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import argparse
+import collections
 import copy
+import json
 import os
 import signal
 import sys
@@ -92,9 +100,45 @@ class DynamoDbOneAtATime:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
+        self.counted = collections.Counter()
+        self.counted_lock = threading.Lock()
+        self.throttle_left = 0
 
     def __call__(self, environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if environ.get("PATH_INFO") == "/_relay/calls":
+            with self.counted_lock:
+                body = json.dumps(dict(self.counted)).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if environ.get("PATH_INFO") == "/_relay/faults":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            asked = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            with self.counted_lock:
+                self.throttle_left = int(asked.get("dynamodb_throttle", 0))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"dynamodb_throttle": self.throttle_left}).encode()]
+        throttled = False
+        if target:
+            with self.counted_lock:
+                self.counted[target] += 1
+                if target.startswith("DynamoDB_") and self.throttle_left > 0:
+                    self.throttle_left -= 1
+                    throttled = True
+        if throttled:
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.0")],
+            )
+            return [
+                json.dumps(
+                    {
+                        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                        "message": "The level of configured provisioned throughput for the table was exceeded.",
+                    }
+                ).encode()
+            ]
+        if target.startswith("DynamoDB_"):
             with self.lock:
                 # Consume the response inside the lock: the write happens while the
                 # body is produced.

@@ -7,6 +7,7 @@
 #   infra/scripts/stack.sh down            stop a background stack
 #   infra/scripts/stack.sh status          what is running and where
 #   infra/scripts/stack.sh demo            walk the main journeys against the stack
+#   infra/scripts/stack.sh redrive         move every DLQ's records back to their queue
 #
 # 1. installs the pinned moto server and cargo-lambda into .venv (only when missing or
 #    re-pinned);
@@ -35,9 +36,9 @@ up)
     exit 2
   fi
   ;;
-down | status | demo) ;;
+down | status | demo | redrive) ;;
 *)
-  echo "usage: infra/scripts/stack.sh [up [--detach] [--no-demo] | down | status | demo]" >&2
+  echo "usage: infra/scripts/stack.sh [up [--detach] [--no-demo] | down | status | demo | redrive]" >&2
   exit 2
   ;;
 esac

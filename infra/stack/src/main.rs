@@ -8,6 +8,7 @@
 //! relay-stack down                        stop a stack started with --detach
 //! relay-stack status                      what is running and where
 //! relay-stack demo                        walk the main journeys against the stack
+//! relay-stack redrive                     move every DLQ's records back to their queue
 //! ```
 //!
 //! Exit codes: 0 done, 1 failed, 2 refused to start (a port taken, a tool missing, a
@@ -19,6 +20,7 @@ mod demo;
 mod invoke;
 mod logs;
 mod procs;
+mod redrive;
 mod seed;
 mod settings;
 mod sqs;
@@ -58,6 +60,8 @@ enum Command {
     Status,
     /// Walk the main journeys against the running stack.
     Demo,
+    /// Move every dead-letter queue's records back into the queue it serves.
+    Redrive,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +104,25 @@ fn main() -> ExitCode {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::FAILURE
+                    }
+                }
+                None => ExitCode::from(3),
+            },
+            Command::Redrive => match read_info(&settings) {
+                Some(info) => {
+                    let sdk =
+                        relay_local_aws::local_aws::sdk_config_for(&info.aws_endpoint_url).await;
+                    match redrive::redrive(&aws_sdk_sqs::Client::new(&sdk), &info.queues).await {
+                        Ok(moved) => {
+                            for (dlq, count) in moved {
+                                println!("{dlq}: {count} records moved back");
+                            }
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("relay-stack: {e}");
+                            ExitCode::FAILURE
+                        }
                     }
                 }
                 None => ExitCode::from(3),
@@ -328,6 +351,7 @@ mod tests {
         );
         assert_eq!(parse(&["down"]).unwrap(), Command::Down);
         assert_eq!(parse(&["demo"]).unwrap(), Command::Demo);
+        assert_eq!(parse(&["redrive"]).unwrap(), Command::Redrive);
         assert!(parse(&["up", "--bogus"]).is_err());
         assert!(parse(&["down", "--detach"]).is_err());
         assert!(parse(&[]).is_err());

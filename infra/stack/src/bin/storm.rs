@@ -14,7 +14,9 @@
 //!   simulator once (each of its ids on exactly one outcome).
 //!
 //! It reports the counts, webhook deliveries per second (and per vCPU of this machine),
-//! and exits 1 when any check fails.
+//! the CPU time Relay's function processes and moto used for the run (so events per
+//! CPU-second of Relay itself, apart from the emulator it runs on), and exits 1 when any
+//! check fails.
 //!
 //! ```text
 //! infra/scripts/stack.sh up --detach
@@ -61,6 +63,18 @@ struct Args {
     /// Seed of the mix and the shuffle.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// The kinds of event to send, of dm, echo, reaction and comment (weighted 4:2:2:2).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "dm,echo,reaction,comment"
+    )]
+    kinds: Vec<String>,
+    /// Faults during the storm: the simulator's Send API answers 5xx, throttles,
+    /// transient errors and slow answers; DynamoDB throttles; a process of each SQS
+    /// function is killed mid-batch; moto stops answering for a few seconds.
+    #[arg(long)]
+    faults: bool,
     /// Seconds to wait for the queues to drain.
     #[arg(long, default_value_t = 900)]
     wait: u64,
@@ -210,18 +224,26 @@ async fn build(
     let sink = sink().await;
     let mut dms: Vec<Vec<(String, String)>> = vec![Vec::new(); accounts.len()];
     let mut built = Vec::with_capacity(args.events);
+    let weighted: Vec<Kind> = [
+        (Kind::Dm, "dm", 4),
+        (Kind::Echo, "echo", 2),
+        (Kind::Reaction, "reaction", 2),
+        (Kind::Comment, "comment", 2),
+    ]
+    .into_iter()
+    .filter(|(_, name, _)| args.kinds.iter().any(|k| k == name))
+    .flat_map(|(kind, _, weight)| std::iter::repeat_n(kind, weight))
+    .collect();
+    if weighted.is_empty() {
+        return Err("--kinds names none of dm, echo, reaction, comment".into());
+    }
     for i in 0..args.events {
         let a = i % accounts.len();
         let customer = format!(
             "59{:014}",
             a * 1000 + rng.gen_range(0..args.customers.max(1))
         );
-        let mut kind = match rng.gen_range(0..10) {
-            0..=3 => Kind::Dm,
-            4 | 5 => Kind::Echo,
-            6 | 7 => Kind::Reaction,
-            _ => Kind::Comment,
-        };
+        let mut kind = weighted[rng.gen_range(0..weighted.len())];
         if kind == Kind::Reaction && dms[a].is_empty() {
             kind = Kind::Dm;
         }
@@ -324,10 +346,20 @@ async fn storm(stack: &Stack, args: &Args, built: &[Built], rng: &mut impl Rng) 
         .timeout(Duration::from_secs(30))
         .build()
         .expect("a client");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let faults = args.faults.then(|| {
+        tokio::spawn(inject_faults(
+            stack.info.clone(),
+            stack.http.clone(),
+            done.clone(),
+            order.len(),
+        ))
+    });
     let started = Instant::now();
     let results: Vec<(Vec<u16>, bool, f64)> = futures::stream::iter(order.iter().map(|&i| {
-        let (http, webhook, event) = (&http, &webhook, &built[i]);
+        let (http, webhook, event, done) = (&http, &webhook, &built[i], &done);
         async move {
+            let _counted = Done(done);
             let mut statuses = Vec::new();
             for attempt in 0..6u64 {
                 if attempt > 0 {
@@ -353,6 +385,9 @@ async fn storm(stack: &Stack, args: &Args, built: &[Built], rng: &mut impl Rng) 
     .buffer_unordered(args.concurrency.max(1))
     .collect()
     .await;
+    if let Some(faults) = faults {
+        let _ = faults.await;
+    }
     let mut sent = Sent {
         deliveries: order.len(),
         seconds: started.elapsed().as_secs_f64(),
@@ -370,6 +405,118 @@ async fn storm(stack: &Stack, args: &Args, built: &[Built], rng: &mut impl Rng) 
     }
     sent.answer_ms.sort_by(f64::total_cmp);
     sent
+}
+
+/// Counts a delivery as done when it is dropped (answered or given up).
+struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The faults of `--faults`, each once the storm is that far through its deliveries.
+async fn inject_faults(
+    info: Value,
+    http: reqwest::Client,
+    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    total: usize,
+) {
+    let at = |share: f64| {
+        let done = done.clone();
+        async move {
+            while (done.load(std::sync::atomic::Ordering::Relaxed) as f64) < total as f64 * share {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let say = |what: &str| println!("  fault: {what}");
+    let sim = sim_url(&info);
+    at(0.2).await;
+    for (kind, extra) in [
+        ("server_error", json!({})),
+        ("throttle", json!({})),
+        ("transient", json!({})),
+        ("slow", json!({"delay_ms": 2000})),
+    ] {
+        let mut fault =
+            json!({"kind": kind, "count": 5, "path_contains": "/messages", "method": "POST"});
+        if let (Some(f), Some(e)) = (fault.as_object_mut(), extra.as_object()) {
+            f.extend(e.clone());
+        }
+        let _ = http
+            .post(format!("{sim}/_sim/faults"))
+            .json(&fault)
+            .send()
+            .await;
+    }
+    say(
+        "the Send API answers the next 5 sends each with a 500, a throttle, a transient error and a 2 s delay",
+    );
+    at(0.3).await;
+    let aws = info["aws_endpoint_url"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let _ = http
+        .post(format!("{aws}/_relay/faults"))
+        .json(&json!({"dynamodb_throttle": 40}))
+        .send()
+        .await;
+    say("DynamoDB throttles the next 40 calls");
+    at(0.45).await;
+    let killed = kill_functions(&["ingest", "ai-reply", "moderation"]);
+    say(&format!(
+        "killed {killed} function processes (ingest, ai-reply, moderation) mid-batch"
+    ));
+    at(0.6).await;
+    if let Some(pid) = info["processes"]["moto"]
+        .as_u64()
+        .and_then(|p| i32::try_from(p).ok())
+    {
+        signal(pid, libc::SIGSTOP);
+        say("moto (DynamoDB and SQS) stops answering for 4 s");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        signal(pid, libc::SIGCONT);
+        say("moto answers again");
+    }
+}
+
+#[allow(unsafe_code)] // kill(2)
+fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill has no memory preconditions; a gone pid is an error we ignore.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// SIGKILLs one running process of each named function binary; how many it killed.
+fn kill_functions(names: &[&str]) -> usize {
+    let mut killed = 0;
+    let mut left: HashSet<&str> = names.iter().copied().collect();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        let name = exe
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name
+            && left.remove(name.as_str())
+        {
+            signal(pid, libc::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
 }
 
 /// Waits until every queue but the DLQs is empty (visible, in flight and delayed) twice
@@ -456,6 +603,67 @@ fn log_path() -> std::path::PathBuf {
     bench::root().join(dir).join("stack.log")
 }
 
+/// CPU seconds used so far by the stack's function processes (by binary name, as the
+/// template names them) and by moto, read from /proc (Linux).
+#[allow(unsafe_code)] // sysconf, for the clock tick /proc counts in
+fn cpu_seconds(functions: &HashSet<String>) -> (BTreeMap<String, f64>, f64) {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut per_function = BTreeMap::new();
+    let mut moto = 0.0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return (per_function, moto);
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: utime and stime are 12th
+        // and 13th there (14th and 15th of the line).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let used = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let seconds = (used(11) + used(12)) / ticks;
+        let exe = std::fs::read_link(dir.join("exe")).ok();
+        let name = exe
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| functions.contains(n)) {
+            *per_function.entry(name).or_insert(0.0) += seconds;
+        } else if std::fs::read(dir.join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("moto_server"))
+        {
+            moto += seconds;
+        }
+    }
+    (per_function, moto)
+}
+
+/// The AWS calls the stack's moto answered so far, by service and action (the launcher
+/// counts them).
+async fn aws_calls(stack: &Stack) -> BTreeMap<String, u64> {
+    let url = format!(
+        "{}/_relay/calls",
+        stack.info["aws_endpoint_url"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+    );
+    match stack.http.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
 /// A check's line; false when it failed.
 fn check(what: &str, got: usize, want: usize) -> bool {
     let ok = got == want;
@@ -520,6 +728,14 @@ async fn main() {
     );
 
     let log_from = std::fs::metadata(log_path()).map(|m| m.len()).unwrap_or(0);
+    let functions: HashSet<String> = stack.info["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["binary"].as_str().map(str::to_owned))
+        .collect();
+    let (cpu_before, moto_before) = cpu_seconds(&functions);
+    let calls_before = aws_calls(&stack).await;
     let sent = storm(&stack, &args, &built, &mut rng).await;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -550,6 +766,54 @@ async fn main() {
         started.elapsed().as_secs_f64() + sent.seconds
     );
 
+    let (cpu_after, moto_after) = cpu_seconds(&functions);
+    let calls = aws_calls(&stack).await;
+    let mut by_service: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_action: Vec<(String, u64)> = Vec::new();
+    for (target, after) in &calls {
+        let made = after - calls_before.get(target).copied().unwrap_or(0);
+        // The storm's own queue-depth polls are not Relay's.
+        if made == 0 || target.ends_with("GetQueueAttributes") {
+            continue;
+        }
+        let service = match target.split('.').next().unwrap_or_default() {
+            t if t.starts_with("DynamoDB") => "DynamoDB",
+            "AmazonSQS" => "SQS",
+            "TrentService" => "KMS",
+            "AWSEvents" => "EventBridge",
+            other => other,
+        };
+        *by_service.entry(service).or_default() += made;
+        by_action.push((target.clone(), made));
+    }
+    let events = built.len() as f64;
+    println!(
+        "AWS calls per event: {}",
+        by_service
+            .iter()
+            .map(|(s, n)| format!("{s} {:.2}", *n as f64 / events))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    by_action.sort_by_key(|(_, made)| std::cmp::Reverse(*made));
+    for (target, made) in &by_action {
+        println!("  {:>8.3} per event  {target}", *made as f64 / events);
+    }
+    let used: BTreeMap<&String, f64> = cpu_after
+        .iter()
+        .map(|(f, after)| (f, after - cpu_before.get(f).copied().unwrap_or(0.0)))
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    let relay_cpu: f64 = used.values().sum();
+    println!(
+        "CPU: Relay's functions {relay_cpu:.1} s ({}), moto {:.1} s; {:.0} events per CPU-second of Relay (all functions, build of the stack)",
+        used.iter()
+            .map(|(f, s)| format!("{f} {s:.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        moto_after - moto_before,
+        built.len() as f64 / relay_cpu.max(f64::EPSILON),
+    );
     let ok = verify(&stack, &store, &accounts, &built, log_from).await;
     let dlq_total: i64 = dlqs.values().sum();
     let ok = check(
