@@ -13,6 +13,16 @@ long run slows down as its data grows (a storm of 10,000 events ran at a few eve
 second). With the calls serialised, saving and restoring only the items the
 transaction names keeps the same all-or-nothing result.
 
+moto's SQS answers each call by walking every message in the queue, several times
+over: a receive lists all visible messages to hand out ten, then checks each one's
+retention by computing every queue attribute (three more walks, three times), and a
+delete scans the queue for the receipt handle and rebuilds it. With a backlog of
+thousands of messages a receive cost tens of milliseconds and the emulator, not
+Relay, set the pace of a load run. The launcher answers the same calls by stopping
+at the tenth visible message, reading the retention setting directly, counting the
+approximate numbers in one walk, and finding a receipt handle through an index of
+the messages in flight.
+
 It also counts the calls it answers, by service and action (the X-Amz-Target of
 DynamoDB, SQS, KMS and EventBridge), at GET /_relay/calls, so a run can report the AWS
 calls (and so the cost) of what it did. POST /_relay/faults {"dynamodb_throttle": N}
@@ -40,6 +50,13 @@ from moto.core.model_instances import reset_model_data
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+import moto.sqs.models as sqs_models
+from moto.sqs.exceptions import (
+    InvalidAttributeName,
+    InvalidParameterValue,
+    ReceiptHandleIsInvalid,
+)
+from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from werkzeug.serving import run_simple
 
 
@@ -94,6 +111,183 @@ def _transact_write_items_restoring_items(self, transact_items):
 
 dynamodb_models.copy = _TablesKept
 DynamoDBBackend.transact_write_items = _transact_write_items_restoring_items
+
+
+def _in_flight(queue):
+    """Receipt handle -> message, for the messages a receive handed out."""
+    index = queue.__dict__.get("_relay_in_flight")
+    if index is None:
+        index = queue.__dict__.setdefault("_relay_in_flight", {})
+    return index
+
+
+def _ready(queue):
+    """The visible, undelayed messages in queue order, lazily (over a snapshot, so a
+    concurrent delete does not skip one)."""
+    now = unix_time_millis()
+    for message in list(queue._messages):
+        if now > message.visible_at and not now < message.delayed_until:
+            yield message
+
+
+def _counts(queue):
+    now = unix_time_millis()
+    ready = delayed = not_visible = 0
+    for message in list(queue._messages):
+        is_visible = now > message.visible_at
+        is_delayed = now < message.delayed_until
+        delayed += is_delayed
+        not_visible += not is_visible
+        ready += is_visible and not is_delayed
+    return ready, delayed, not_visible
+
+
+def _queue_attributes(self):
+    ready, delayed, not_visible = _counts(self)
+    counted = {
+        "ApproximateNumberOfMessages": ready,
+        "ApproximateNumberOfMessagesDelayed": delayed,
+        "ApproximateNumberOfMessagesNotVisible": not_visible,
+    }
+    names = list(self.BASE_ATTRIBUTES)
+    if self.fifo_queue:
+        names += self.FIFO_ATTRIBUTES
+    if self.kms_master_key_id:
+        names += self.KMS_ATTRIBUTES
+    result = {}
+    for name in names:
+        if name in counted:
+            result[name] = counted[name]
+        else:
+            result[name] = getattr(self, camelcase_to_underscores(name))
+    if self.policy:
+        result["Policy"] = self.policy
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+    for key in result:
+        if isinstance(result[key], bool):
+            result[key] = str(result[key]).lower()
+    return result
+
+
+def _get_queue_attributes(self, queue_name, attribute_names):
+    queue = self.get_queue(queue_name)
+    if not attribute_names:
+        return {}
+    valid = ["All"] + queue.BASE_ATTRIBUTES + queue.FIFO_ATTRIBUTES + queue.KMS_ATTRIBUTES
+    invalid = next((name for name in attribute_names if name not in valid), None)
+    if invalid or invalid == "":
+        raise InvalidAttributeName(invalid)
+    every = queue.attributes
+    if "All" in attribute_names:
+        return every
+    return {n: every[n] for n in attribute_names if every.get(n) is not None}
+
+
+def _receive_message(
+    self,
+    queue_name,
+    count,
+    wait_seconds_timeout,
+    visibility_timeout,
+    message_attribute_names=None,
+):
+    # moto's own receive, walking only as far as it hands out.
+    if message_attribute_names is None:
+        message_attribute_names = []
+    queue = self.get_queue(queue_name)
+    in_flight = _in_flight(queue)
+    retention_seconds = int(queue.message_retention_period)
+    result = []
+    polling_end = unix_time() + wait_seconds_timeout
+    pending_groups = copy.deepcopy(queue.pending_message_groups)
+    while True:
+        if result or (wait_seconds_timeout and unix_time() > polling_end):
+            break
+        to_dlq = []
+        for message in _ready(queue):
+            if message in queue.pending_messages:
+                queue.pending_messages.remove(message)
+                pending_groups = copy.deepcopy(queue.pending_message_groups)
+            if message.group_id and queue.fifo_queue and message.group_id in pending_groups:
+                continue
+            if (
+                queue.dead_letter_queue is not None
+                and queue.redrive_policy
+                and message.approximate_receive_count
+                >= queue.redrive_policy["maxReceiveCount"]
+            ):
+                to_dlq.append(message)
+                continue
+            queue.pending_messages.add(message)
+            message.mark_received(visibility_timeout=visibility_timeout)
+            in_flight[message.receipt_handle] = message
+            message_copy = copy.deepcopy(message)
+            sqs_models._filter_message_attributes(message_copy, message_attribute_names)
+            if retention_seconds + message.sent_timestamp / 1000 <= unix_time():
+                break
+            result.append(message_copy)
+            if len(result) >= count:
+                break
+        for message in to_dlq:
+            for handle in message.all_receipt_handles:
+                in_flight.pop(handle, None)
+            queue._messages.remove(message)
+            queue.dead_letter_queue.add_message(message)
+        if not result:
+            if wait_seconds_timeout == 0:
+                break
+            queue.wait_for_messages(1)
+    return result
+
+
+def _wait_for_messages(self, timeout):
+    with self._messages_lock:
+        self._messages_lock.wait_for(
+            lambda: next(_ready(self), None) is not None, timeout=timeout
+        )
+
+
+def _delete_message(self, receipt_handle):
+    if receipt_handle in self.deleted_messages:
+        return
+    message = _in_flight(self).get(receipt_handle)
+    if message is None:
+        raise ReceiptHandleIsInvalid()
+    handles = message.all_receipt_handles
+    for handle in handles:
+        _in_flight(self).pop(handle, None)
+    try:
+        self._messages.remove(message)
+    except ValueError:
+        # Purged or moved since it was received.
+        raise ReceiptHandleIsInvalid() from None
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(handles)
+
+
+def _change_message_visibility(self, queue_name, receipt_handle, visibility_timeout):
+    queue = self.get_queue(queue_name)
+    message = _in_flight(queue).get(receipt_handle)
+    if message is None or message not in queue._messages:
+        raise ReceiptHandleIsInvalid
+    until = unix_time_millis() + int(visibility_timeout) * 1000
+    if until - message.sent_timestamp > 43200 * 1000:
+        raise InvalidParameterValue(
+            f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+            "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+        )
+    message.change_visibility(visibility_timeout)
+    if message.visible and message in queue.pending_messages:
+        queue.pending_messages.remove(message)
+
+
+sqs_models.Queue.attributes = property(_queue_attributes)
+sqs_models.Queue.wait_for_messages = _wait_for_messages
+sqs_models.Queue.delete_message = _delete_message
+sqs_models.SQSBackend.get_queue_attributes = _get_queue_attributes
+sqs_models.SQSBackend.receive_message = _receive_message
+sqs_models.SQSBackend.change_message_visibility = _change_message_visibility
 
 
 class DynamoDbOneAtATime:
