@@ -19,7 +19,7 @@ retention by computing every queue attribute (three more walks, three times), an
 delete scans the queue for the receipt handle and rebuilds it. With a backlog of
 thousands of messages a receive cost tens of milliseconds and the emulator, not
 Relay, set the pace of a load run. The launcher answers the same calls by stopping
-at the tenth visible message, reading the retention setting directly, counting the
+once it has the messages it hands out, reading the retention setting directly, counting the
 approximate numbers in one walk, and finding a receipt handle through an index of
 the messages in flight.
 
@@ -115,10 +115,7 @@ DynamoDBBackend.transact_write_items = _transact_write_items_restoring_items
 
 def _in_flight(queue):
     """Receipt handle -> message, for the messages a receive handed out."""
-    index = queue.__dict__.get("_relay_in_flight")
-    if index is None:
-        index = queue.__dict__.setdefault("_relay_in_flight", {})
-    return index
+    return queue.__dict__.setdefault("_relay_in_flight", {})
 
 
 def _ready(queue):
